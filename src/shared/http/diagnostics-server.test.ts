@@ -1,0 +1,87 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Counter } from 'prom-client';
+import { discardLogger } from '../log/logger.js';
+import { createMetricsRegistry } from '../metrics/registry.js';
+import { DiagnosticsServer, metricsHandler, writeText } from './diagnostics-server.js';
+import { joinHostPort, parseListenAddress } from './listen-address.js';
+
+const servers: DiagnosticsServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function start(address: string): Promise<{ server: DiagnosticsServer; port: number }> {
+  const server = new DiagnosticsServer({ address, logger: discardLogger() });
+  servers.push(server);
+  server.handle('/healthz', (_req, res) => writeText(res, 200, 'ok'));
+  server.handle('/throws', () => {
+    throw new Error('handler bug');
+  });
+  const port = await server.listen();
+  return { server, port };
+}
+
+describe('parseListenAddress', () => {
+  it.each([
+    [':8080', '', 8080, true],
+    ['0.0.0.0:9808', '0.0.0.0', 9808, true],
+    ['127.0.0.1:80', '127.0.0.1', 80, false],
+    ['[::1]:9808', '::1', 9808, false],
+    ['[::]:9808', '::', 9808, true],
+  ])('parses %s', (text, host, port, wildcard) => {
+    expect(parseListenAddress(text)).toEqual({ host, port, wildcard });
+  });
+
+  it.each(['8080', 'localhost', ':http', ':99999'])('rejects %s', (text) => {
+    expect(() => parseListenAddress(text)).toThrow(/invalid listen address/);
+  });
+
+  it('joins IPv6 hosts with brackets', () => {
+    expect(joinHostPort('0.0.0.0', '9808')).toBe('0.0.0.0:9808');
+    expect(joinHostPort('::1', 1)).toBe('[::1]:1');
+  });
+});
+
+describe('DiagnosticsServer', () => {
+  it('serves exact paths and answers 404 like Go for anything else', async () => {
+    const { port } = await start('127.0.0.1:0');
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe('ok');
+    const missing = await fetch(`http://127.0.0.1:${port}/healthz/extra`);
+    expect(missing.status).toBe(404);
+    expect(await missing.text()).toBe('404 page not found\n');
+  });
+
+  it('turns a throwing handler into a 500 and keeps serving', async () => {
+    const { port } = await start('127.0.0.1:0');
+    expect((await fetch(`http://127.0.0.1:${port}/throws`)).status).toBe(500);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+
+  it('listens on IPv4 and IPv6 loopback for a wildcard address', async () => {
+    const { port } = await start(':0');
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://[::1]:${port}/healthz`)).status).toBe(200);
+  });
+
+  it('fails to listen on a port that is taken', async () => {
+    const { port } = await start('127.0.0.1:0');
+    const second = new DiagnosticsServer({ address: `127.0.0.1:${port}`, logger: discardLogger() });
+    await expect(second.listen()).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  it('serves a registry in the Prometheus text format', async () => {
+    const registry = createMetricsRegistry();
+    new Counter({ name: 'test_total', help: 'A test counter.', registers: [registry] }).inc(2);
+    const server = new DiagnosticsServer({ address: '127.0.0.1:0', logger: discardLogger() });
+    servers.push(server);
+    server.handle('/metrics', metricsHandler(registry));
+    const port = await server.listen();
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const body = await res.text();
+    expect(body).toContain('test_total 2');
+    expect(body).toContain('process_start_time_seconds');
+  });
+});
