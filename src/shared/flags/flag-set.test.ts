@@ -102,7 +102,9 @@ describe('parseFlags with pflag syntax', () => {
   });
 
   it('rejects Go-style single-dash long flags as pflag does', () => {
-    expect(() => parseFlags(specs, ['-csi-address=/a'], 'pflag')).toThrow("unknown shorthand flag: 'c' in -csi-address=/a");
+    expect(() => parseFlags(specs, ['-csi-address=/a'], 'pflag')).toThrow(
+      "unknown shorthand flag: 'c' in -csi-address=/a",
+    );
     expect(() => parseFlags(specs, ['--nope'], 'pflag')).toThrow('unknown flag: --nope');
   });
 });
@@ -111,7 +113,9 @@ describe('formatUsage', () => {
   it('lists flags sorted with types and non-zero defaults in Go layout', () => {
     const text = formatUsage('livenessprobe', specs, 'go');
     expect(text.startsWith('Usage of livenessprobe:\n')).toBe(true);
-    expect(text).toContain('  -csi-address string\n    \tAddress of the CSI driver socket. (default "/run/csi/socket")\n');
+    expect(text).toContain(
+      '  -csi-address string\n    \tAddress of the CSI driver socket. (default "/run/csi/socket")\n',
+    );
     expect(text).toContain('  -timeout duration\n    \tTimeout for CSI calls. (default 15s)\n');
     expect(text).toContain('  -leader-election\n    \tEnable leader election.\n');
     expect(text.indexOf('-csi-address')).toBeLessThan(text.indexOf('-timeout'));

@@ -201,9 +201,7 @@ export function parseFlags<S extends FlagSpecs>(specs: S, argv: string[], syntax
     }
     if (inline === undefined) {
       if (i + 1 >= argv.length) {
-        throw new FlagError(
-          syntax === 'go' ? `flag needs an argument: -${name}` : `flag needs an argument: --${name}`,
-        );
+        throw new FlagError(syntax === 'go' ? `flag needs an argument: -${name}` : `flag needs an argument: --${name}`);
       }
       inline = argv[++i];
     }

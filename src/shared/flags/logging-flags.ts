@@ -45,7 +45,9 @@ export function loggerFromFlags(
   options: { name: string; sink?: LogSink },
 ): Logger {
   if (values.loggingFormat !== 'text' && values.loggingFormat !== 'json') {
-    throw new Error(`format: Unsupported value: ${JSON.stringify(values.loggingFormat)}: supported values: "json", "text"`);
+    throw new Error(
+      `format: Unsupported value: ${JSON.stringify(values.loggingFormat)}: supported values: "json", "text"`,
+    );
   }
   if (values.verbosity < 0) throw new Error(`verbosity: Invalid value: ${values.verbosity}: must be >= 0`);
   return new Logger({

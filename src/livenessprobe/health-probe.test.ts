@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { status } from '@grpc/grpc-js';
+import { CsiOperationMetrics } from '../shared/csi/metrics.js';
+import { Logger } from '../shared/log/logger.js';
+import { createMetricsRegistry } from '../shared/metrics/registry.js';
+import { CsiTestDriver, TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
+import { HealthProbe } from './health-probe.js';
+
+const drivers: CsiTestDriver[] = [];
+afterEach(async () => {
+  await Promise.all(drivers.splice(0).map((d) => d.stop()));
+});
+
+async function setup(probeTimeoutMs = 1_000) {
+  const driver = await CsiTestDriver.start();
+  drivers.push(driver);
+  const lines: string[] = [];
+  const registry = createMetricsRegistry({ processMetrics: false });
+  const metrics = new CsiOperationMetrics({ registry });
+  metrics.setDriverName(TEST_DRIVER_NAME);
+  const logger = new Logger({ verbosity: 5, sink: (l) => lines.push(l) });
+  const probe = new HealthProbe({
+    csiAddress: driver.socketPath,
+    probeTimeoutMs,
+    driverName: TEST_DRIVER_NAME,
+    logger,
+    metrics,
+  });
+  return { driver, probe, lines, registry };
+}
+
+describe('HealthProbe', () => {
+  it('answers 200 ok when the driver is ready and records the Probe call', async () => {
+    const { probe, driver, registry, lines } = await setup();
+    expect(await probe.check()).toEqual({ status: 200, body: 'ok' });
+    expect(driver.callsTo('Probe')).toHaveLength(1);
+    const text = await registry.metrics();
+    expect(text).toContain(
+      'csi_sidecar_operations_seconds_count{driver_name="test.csi.k8s.io",method_name="/csi.v1.Identity/Probe",grpc_status_code="OK"} 1',
+    );
+    expect(lines.some((l) => l.includes('"Health check succeeded"'))).toBe(true);
+  });
+
+  it('treats a Probe answer without ready as ready', async () => {
+    const { probe, driver } = await setup();
+    driver.enqueue('Probe', {});
+    expect((await probe.check()).status).toBe(200);
+  });
+
+  it('answers 500 when the driver says it is not ready', async () => {
+    const { probe, driver } = await setup();
+    driver.enqueue('Probe', { ready: false });
+    expect(await probe.check()).toEqual({ status: 500, body: 'driver responded but is not ready' });
+  });
+
+  it('answers 500 with the gRPC error text when Probe fails', async () => {
+    const { probe, driver } = await setup();
+    driver.fail('Probe', status.FAILED_PRECONDITION, 'backend offline');
+    expect(await probe.check()).toEqual({
+      status: 500,
+      body: 'rpc error: code = FailedPrecondition desc = backend offline',
+    });
+  });
+
+  it('answers 500 with DeadlineExceeded when Probe takes longer than the probe timeout', async () => {
+    const { probe, driver, registry } = await setup(200);
+    driver.setDelay('Probe', 1_000);
+    const result = await probe.check();
+    expect(result.status).toBe(500);
+    expect(result.body).toMatch(/^rpc error: code = DeadlineExceeded/);
+    expect(await registry.metrics()).toContain('grpc_status_code="DeadlineExceeded"');
+  });
+
+  it('notices a removed socket because every check opens a new connection', async () => {
+    const { probe, driver } = await setup(300);
+    expect((await probe.check()).status).toBe(200);
+    await driver.stop();
+    const result = await probe.check();
+    expect(result.status).toBe(500);
+    expect(result.body).not.toBe('');
+  });
+
+  it('talks to a driver that replaced the socket', async () => {
+    const { probe, driver } = await setup();
+    expect((await probe.check()).status).toBe(200);
+    await driver.restart();
+    driver.enqueue('Probe', { ready: false });
+    expect((await probe.check()).body).toBe('driver responded but is not ready');
+  });
+});

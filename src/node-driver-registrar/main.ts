@@ -1,0 +1,3 @@
+import { refuseToRun } from '../shared/cli/not-yet-available.js';
+
+refuseToRun('csi-node-driver-registrar', 'a later issue');
