@@ -4,6 +4,7 @@ import { discardLogger } from '../log/logger.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { DiagnosticsServer, metricsHandler, writeText } from './diagnostics-server.js';
 import { joinHostPort, parseListenAddress } from './listen-address.js';
+import { leaderElectionHealthHandler } from './leader-election-health.js';
 
 const servers: DiagnosticsServer[] = [];
 afterEach(async () => {
@@ -83,5 +84,21 @@ describe('DiagnosticsServer', () => {
     const body = await res.text();
     expect(body).toContain('test_total 2');
     expect(body).toContain('process_start_time_seconds');
+  });
+});
+
+describe('leaderElectionHealthHandler', () => {
+  it('answers ok while healthy and 500 with the reason once renewals stopped', async () => {
+    let status = { ok: true, message: 'ok' };
+    const server = new DiagnosticsServer({ address: '127.0.0.1:0', logger: discardLogger() });
+    servers.push(server);
+    server.handle('/healthz/leader-election', leaderElectionHealthHandler({ healthCheck: () => status }));
+    const port = await server.listen();
+    const url = `http://127.0.0.1:${port}/healthz/leader-election`;
+    expect(await (await fetch(url)).text()).toBe('ok');
+    status = { ok: false, message: 'failed election to renew leadership on lease ns/x' };
+    const res = await fetch(url);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toContain('failed election to renew leadership on lease ns/x');
   });
 });
