@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
 import { CsiOperationMetrics } from '../shared/csi/metrics.js';
@@ -63,21 +64,33 @@ describe('HealthProbe', () => {
   });
 
   it('answers 500 with DeadlineExceeded when Probe takes longer than the probe timeout', async () => {
-    const { probe, driver, registry } = await setup(200);
-    driver.setDelay('Probe', 1_000);
+    const { probe, driver, registry } = await setup(1_000);
+    driver.setDelay('Probe', 5_000);
     const result = await probe.check();
     expect(result.status).toBe(500);
     expect(result.body).toMatch(/^rpc error: code = DeadlineExceeded/);
     expect(await registry.metrics()).toContain('grpc_status_code="DeadlineExceeded"');
   });
 
-  it('notices a removed socket because every check opens a new connection', async () => {
+  it('answers 500 once the socket is removed', async () => {
     const { probe, driver } = await setup(300);
     expect((await probe.check()).status).toBe(200);
     await driver.stop();
     const result = await probe.check();
     expect(result.status).toBe(500);
-    expect(result.body).not.toBe('');
+    expect(result.body).toMatch(/failed to connect to CSI driver/);
+  });
+
+  it('closes every connection it opens, also when checks overlap', async () => {
+    const { probe, driver } = await setup();
+    const openFds = (): number => readdirSync('/proc/self/fd').length;
+    await probe.check();
+    const before = openFds();
+    const results = await Promise.all(Array.from({ length: 20 }, () => probe.check()));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(openFds()).toBeLessThanOrEqual(before + 2);
+    expect(driver.callsTo('Probe')).toHaveLength(21);
   });
 
   it('talks to a driver that replaced the socket', async () => {

@@ -1,8 +1,6 @@
-import { statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CsiConnection } from '../shared/csi/connection.js';
 import type { CsiConnectOptions } from '../shared/csi/connection.js';
-import { normalizeCsiAddress } from '../shared/csi/address.js';
 import type { CsiOperationMetrics } from '../shared/csi/metrics.js';
 import { probe } from '../shared/csi/rpc.js';
 import { writeText } from '../shared/http/diagnostics-server.js';
@@ -23,30 +21,18 @@ export interface HealthResult {
   body: string;
 }
 
-interface CachedConnection {
-  conn: CsiConnection;
-  /** dev:ino of the socket file the connection was opened on. */
-  socketId: string;
-}
-
 /**
- * Answers /healthz with the driver's Probe. Upstream opens a new connection
- * per request so that a removed or replaced socket is noticed; a gRPC channel
- * per request costs ~100 KB of garbage here, so one connection is kept while
- * the socket file is the same file (same device and inode) and dropped after
- * any failed call. A removed socket, a new socket, or a dead driver therefore
- * get the same answers as with a fresh connection.
+ * Answers /healthz with the driver's Probe over a new connection each time,
+ * as upstream does: a cached channel would keep talking to a driver whose
+ * socket was removed or replaced.
  */
 export class HealthProbe {
   private readonly options: HealthProbeOptions;
   private readonly connect: (options: CsiConnectOptions) => Promise<CsiConnection>;
-  private readonly socketPath: string | undefined;
-  private cached: CachedConnection | undefined;
 
   constructor(options: HealthProbeOptions) {
     this.options = options;
     this.connect = options.connect ?? ((o) => CsiConnection.connect(o));
-    this.socketPath = normalizeCsiAddress(options.csiAddress).socketPath;
   }
 
   async check(signal?: AbortSignal): Promise<HealthResult> {
@@ -54,7 +40,13 @@ export class HealthProbe {
     const deadline = performance.now() + probeTimeoutMs;
     let conn: CsiConnection;
     try {
-      conn = await this.connection(signal);
+      conn = await this.connect({
+        address: this.options.csiAddress,
+        logger,
+        metrics: this.options.metrics,
+        connectTimeoutMs: probeTimeoutMs,
+        signal,
+      });
     } catch (err) {
       logger.error(err, 'Failed to establish connection to CSI driver');
       return { status: 500, body: messageOf(err) };
@@ -70,9 +62,10 @@ export class HealthProbe {
       logger.v(5).info('Health check succeeded');
       return { status: 200, body: 'ok' };
     } catch (err) {
-      this.drop(conn);
       logger.error(err, 'Health check failed');
       return { status: 500, body: messageOf(err) };
+    } finally {
+      conn.close();
     }
   }
 
@@ -88,42 +81,6 @@ export class HealthProbe {
       res.off('close', onClose);
     }
   };
-
-  close(): void {
-    if (this.cached) this.drop(this.cached.conn);
-  }
-
-  private async connection(signal: AbortSignal | undefined): Promise<CsiConnection> {
-    const current = this.socketPath === undefined ? undefined : socketIdentity(this.socketPath);
-    if (this.cached && this.cached.socketId === current) return this.cached.conn;
-    if (this.cached) this.drop(this.cached.conn);
-    const conn = await this.connect({
-      address: this.options.csiAddress,
-      logger: this.options.logger,
-      metrics: this.options.metrics,
-      connectTimeoutMs: this.options.probeTimeoutMs,
-      signal,
-    });
-    const socketId = this.socketPath === undefined ? undefined : socketIdentity(this.socketPath);
-    // TCP targets have no file to compare: they get a fresh connection every time.
-    if (socketId !== undefined) this.cached = { conn, socketId };
-    else queueMicrotask(() => this.drop(conn));
-    return conn;
-  }
-
-  private drop(conn: CsiConnection): void {
-    if (this.cached?.conn === conn) this.cached = undefined;
-    conn.close();
-  }
-}
-
-function socketIdentity(path: string): string | undefined {
-  try {
-    const st = statSync(path, { bigint: true });
-    return `${st.dev}:${st.ino}`;
-  } catch {
-    return undefined;
-  }
 }
 
 function messageOf(err: unknown): string {

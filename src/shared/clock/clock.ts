@@ -12,7 +12,10 @@ export interface Clock {
   now(): number;
   /** Monotonic milliseconds (for durations and expiry; never jumps). */
   monotonic(): number;
-  /** Runs fn after ms; the timer never keeps the process alive. */
+  /**
+   * Runs fn after ms. The pending timer keeps the process alive: a sidecar
+   * whose only work is a retry (a standby leader, a backoff) must not exit.
+   */
   after(ms: number, fn: () => void): TimerHandle;
 }
 
@@ -21,7 +24,6 @@ export const realClock: Clock = {
   monotonic: () => performance.now(),
   after(ms, fn) {
     const t = setTimeout(fn, Math.min(Math.max(0, ms), 2_147_483_647));
-    t.unref();
     return { cancel: () => clearTimeout(t) };
   },
 };

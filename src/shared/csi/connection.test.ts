@@ -101,10 +101,13 @@ describe('CsiConnection', () => {
     const driver = new CsiTestDriver();
     cleanups.push(() => driver.stop());
     const { logger, lines } = captureLogger(0);
-    await expect(connect(driver, { logger, connectTimeoutMs: 550, stillConnectingIntervalMs: 100 })).rejects.toThrow();
+    await expect(
+      connect(driver, { logger, connectTimeoutMs: 1_000, stillConnectingIntervalMs: 100 }),
+    ).rejects.toThrow();
     const still = lines.filter((l) => l.includes('"Still connecting"'));
-    expect(still.length).toBeGreaterThanOrEqual(3);
-    expect(still.length).toBeLessThanOrEqual(6);
+    // Roughly one line per interval; loose bounds keep a loaded CI machine from flaking.
+    expect(still.length).toBeGreaterThanOrEqual(2);
+    expect(still.length).toBeLessThanOrEqual(11);
     expect(still[0]).toContain(`address="${driver.address}"`);
     expect(still[0]).toMatch(/^W/);
   });

@@ -1,37 +1,22 @@
-import { ApiException } from '@kubernetes/client-node';
-import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
+import { ApiException, Observable } from '@kubernetes/client-node';
+import type { ConfigurationOptions, CoordinationV1Api, ObservableMiddleware, V1Lease } from '@kubernetes/client-node';
+import { isNotFound, KubeApiError, parseStatus } from '../kube/errors.js';
 
 /**
  * The three Lease calls leader election needs. Kept this narrow so the
  * elector runs on its own API client (and request budget) and tests can use
- * an in-memory fake.
+ * an in-memory fake. Failures the apiserver answered are KubeApiErrors, so
+ * statusCode / isConflict / isNotFound from kube/errors classify them.
+ * Each call takes a signal that aborts the request: an attempt that ran past
+ * its deadline must not stay on the wire and race a later write.
  */
 export interface LeaseClient {
   /** Resolves undefined when the Lease does not exist (HTTP 404). */
-  get(namespace: string, name: string): Promise<V1Lease | undefined>;
-  /** POST; rejects with status 409 when the Lease already exists. */
-  create(namespace: string, lease: V1Lease): Promise<V1Lease>;
-  /** PUT of the whole object; rejects with status 409 when metadata.resourceVersion is stale. */
-  replace(namespace: string, name: string, lease: V1Lease): Promise<V1Lease>;
-}
-
-/** A failed Lease call that the apiserver answered with an HTTP status. */
-export class LeaseApiError extends Error {
-  readonly status: number;
-  /** metav1.Status reason, e.g. "Conflict", "NotFound", "AlreadyExists". */
-  readonly reason: string;
-
-  constructor(status: number, reason: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'LeaseApiError';
-    this.status = status;
-    this.reason = reason;
-  }
-}
-
-/** The HTTP status of a LeaseClient error, undefined for transport failures. */
-export function leaseErrorStatus(err: unknown): number | undefined {
-  return err instanceof LeaseApiError ? err.status : undefined;
+  get(namespace: string, name: string, signal?: AbortSignal): Promise<V1Lease | undefined>;
+  /** POST; rejects with an AlreadyExists error (409) when the Lease already exists. */
+  create(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
+  /** PUT of the whole object; rejects with a Conflict error (409) when metadata.resourceVersion is stale. */
+  replace(namespace: string, name: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease>;
 }
 
 export type CoordinationLeaseApi = Pick<
@@ -42,58 +27,60 @@ export type CoordinationLeaseApi = Pick<
 /** LeaseClient on client-node's typed CoordinationV1Api. */
 export function coordinationLeaseClient(api: CoordinationLeaseApi): LeaseClient {
   return {
-    async get(namespace, name) {
+    async get(namespace, name, signal) {
       try {
-        return await api.readNamespacedLease({ namespace, name });
+        return await api.readNamespacedLease({ namespace, name }, abortable(signal));
       } catch (err) {
-        const converted = toLeaseError(err);
-        if (leaseErrorStatus(converted) === 404) return undefined;
+        const converted = toKubeApiError(err, `GET lease ${namespace}/${name}`);
+        if (isNotFound(converted)) return undefined;
         throw converted;
       }
     },
-    async create(namespace, lease) {
+    async create(namespace, lease, signal) {
       try {
-        return await api.createNamespacedLease({ namespace, body: lease });
+        return await api.createNamespacedLease({ namespace, body: lease }, abortable(signal));
       } catch (err) {
-        throw toLeaseError(err);
+        throw toKubeApiError(err, `POST lease ${namespace}/${lease.metadata?.name ?? ''}`);
       }
     },
-    async replace(namespace, name, lease) {
+    async replace(namespace, name, lease, signal) {
       try {
-        return await api.replaceNamespacedLease({ namespace, name, body: lease });
+        return await api.replaceNamespacedLease({ namespace, name, body: lease }, abortable(signal));
       } catch (err) {
-        throw toLeaseError(err);
+        throw toKubeApiError(err, `PUT lease ${namespace}/${name}`);
       }
     },
   };
 }
 
 /**
- * client-node's ApiException carries the status as `code` and the
- * metav1.Status as a JSON string; its message embeds the whole body and all
- * headers, too noisy for a log line every retry period.
+ * Per-call options that hand the signal to client-node's fetch: 2.0.1 has no
+ * signal parameter, but a call-time middleware may set one on the request
+ * context. Prepended so that a client's own middleware (kube/client.ts waits
+ * for its token bucket there) already sees it; combined with any signal set
+ * before, so neither is lost. Call-time middleware must be the Observable
+ * kind: the typed object APIs call the Observable layer directly.
  */
-function toLeaseError(err: unknown): unknown {
-  if (!(err instanceof ApiException)) return err;
-  const status = parseStatusBody(err.body);
-  const reason = status.reason ?? '';
-  const message = status.message ?? `HTTP ${err.code}`;
-  return new LeaseApiError(err.code, reason, message, { cause: err });
+function abortable(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
+  if (!signal) return undefined;
+  const middleware: ObservableMiddleware = {
+    pre(context) {
+      const existing = context.getSignal();
+      context.setSignal(existing ? AbortSignal.any([existing, signal]) : signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (context) => new Observable(Promise.resolve(context)),
+  };
+  return { middleware: [middleware], middlewareMergeStrategy: 'prepend' };
 }
 
-function parseStatusBody(body: unknown): { reason?: string; message?: string } {
-  let parsed: unknown = body;
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      return { message: body || undefined };
-    }
-  }
-  if (typeof parsed !== 'object' || parsed === null) return {};
-  const { reason, message } = parsed as Record<string, unknown>;
-  return {
-    reason: typeof reason === 'string' ? reason : undefined,
-    message: typeof message === 'string' ? message : undefined,
-  };
+/**
+ * client-node's ApiException message embeds the whole body and all headers,
+ * too noisy for a log line every retry period; the shared KubeApiError keeps
+ * the parsed Status and a one-line message.
+ */
+function toKubeApiError(err: unknown, context: string): unknown {
+  if (!(err instanceof ApiException)) return err;
+  const body: unknown = err.body;
+  return new KubeApiError(err.code, typeof body === 'string' ? parseStatus(body) : undefined, context);
 }
