@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Builds the real Kubernetes / etcd / CSI binaries used by the e2e tests and caches them outside the
+# work tree, in ${CSI_TS_TESTBIN_CACHE:-$HOME/.cache/csi-ts-testbin}/<hash>/.
+#
+# <hash> covers versions.env, this script, every go.mod/go.sum under e2e/infra, the Go sources of the
+# helper programs and `go version`; a directory holding the marker file `.complete` (written last) is
+# reused as is. GOMODCACHE and GOCACHE stay at their defaults so a reused machine rebuilds quickly.
+#
+# Usage:
+#   bash e2e/infra/build.sh              build (or reuse) and print TESTBIN=<dir> as the last line
+#   bash e2e/infra/build.sh --print-dir  print the directory it would use; builds nothing
+#
+# Environment: CSI_TS_TESTBIN_CACHE (cache root), CSI_TS_GO_P (go build -p, default 2),
+# CSI_TS_NICE (nice level of the go commands, default 10). Only the 3 newest cache dirs are kept.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+log() { echo "build.sh: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+mode=build
+case "${1:-}" in
+  "") ;;
+  --print-dir) mode=print ;;
+  -h | --help) sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) die "unknown argument: $1 (expected --print-dir or nothing)" ;;
+esac
+
+command -v go >/dev/null 2>&1 ||
+  die "'go' was not found in PATH. The e2e test infrastructure needs Go 1.26.x and the Go module proxy (see e2e/infra/README.md)."
+export GOTOOLCHAIN=local # never download another toolchain behind our back
+gover="$(go version)" || die "'go version' failed"
+[[ "$gover" =~ go1\.(2[6-9]|[3-9][0-9]) ]] || die "Go >= 1.26 required, found: $gover"
+
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+hash_inputs() {
+  echo "$gover"
+  go env GOOS GOARCH
+  cat "$here/versions.env" "$here/build.sh"
+  (cd "$here" && find . \( -name go.mod -o -name go.sum -o -name '*.go' \) -not -path './*/testdata/*' -print | LC_ALL=C sort |
+    while IFS= read -r f; do echo "== $f"; cat "$f"; done)
+}
+hash="$(hash_inputs | sha256sum | cut -c1-16)"
+root="${CSI_TS_TESTBIN_CACHE:-$HOME/.cache/csi-ts-testbin}"
+bindir="$root/$hash"
+
+if [[ "$mode" == print ]]; then
+  echo "$bindir"
+  exit 0
+fi
+
+mkdir -p "$root"
+exec 9>"$root/.lock"
+flock 9 # one build at a time per cache root
+
+if [[ -f "$bindir/.complete" ]]; then
+  log "cached build is complete: $bindir"
+  echo "TESTBIN=$bindir"
+  exit 0
+fi
+
+mkdir -p "$bindir/.partial"
+p="${CSI_TS_GO_P:-2}"
+nicecmd=(nice -n "${CSI_TS_NICE:-10}")
+export CGO_ENABLED=0
+summary=()
+total_start=$SECONDS
+
+# build_one NAME FUNCTION: runs FUNCTION (which writes $bindir/.partial/NAME) unless NAME is already
+# in $bindir, then moves the result into place.
+build_one() {
+  local name="$1" fn="$2" start
+  if [[ -x "$bindir/$name" ]]; then
+    summary+=("$(printf '%-24s cached' "$name")")
+    return 0
+  fi
+  log "building $name ..."
+  start=$SECONDS
+  "$fn" "$bindir/.partial/$name" || die "building $name failed"
+  if [[ -f "$bindir/$name.unavailable" ]]; then
+    log "WARNING: $name not built: $(cat "$bindir/$name.unavailable")"
+    summary+=("$(printf '%-24s unavailable: %s' "$name" "$(cat "$bindir/$name.unavailable")")")
+    return 0
+  fi
+  [[ -x "$bindir/.partial/$name" ]] || die "building $name produced no binary"
+  mv -f "$bindir/.partial/$name" "$bindir/$name"
+  summary+=("$(printf '%-24s %4ds  %s' "$name" $((SECONDS - start)) "$(du -h "$bindir/$name" | cut -f1)")")
+  log "built $name in $((SECONDS - start))s"
+}
+
+# --- k8s helper module: kube-apiserver, kube-controller-manager, kubemark and the small helpers ---
+k8s_tags="selinux,notest,grpcnotrace" # what upstream's release build uses
+k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
+if [[ "$K8S_VERSION" =~ ^v([0-9]+)\.([0-9]+)\. ]]; then
+  k8s_ldflags+=" -X k8s.io/component-base/version.gitMajor=${BASH_REMATCH[1]} -X k8s.io/component-base/version.gitMinor=${BASH_REMATCH[2]}"
+fi
+k8s_build() { # OUT PACKAGE
+  (cd "$here/k8s" && "${nicecmd[@]}" go build -mod=readonly -buildvcs=false -p "$p" -trimpath -tags="$k8s_tags" -ldflags="$k8s_ldflags" -o "$1" "$2")
+}
+b_kube_apiserver() { k8s_build "$1" k8s.io/kubernetes/cmd/kube-apiserver; }
+b_kcm() { k8s_build "$1" k8s.io/kubernetes/cmd/kube-controller-manager; }
+b_kubemark() { k8s_build "$1" k8s.io/kubernetes/cmd/kubemark; }
+b_fakekubelet() { k8s_build "$1" ./cmd/fakekubelet; }
+b_fakeregistrar() { k8s_build "$1" ./cmd/fakeregistrar; }
+b_mockdriver() { k8s_build "$1" ./cmd/mockdriver; }
+
+# --- etcd helper module ---
+b_etcd() {
+  (cd "$here/etcd" && "${nicecmd[@]}" go build -mod=readonly -buildvcs=false -p "$p" -trimpath -ldflags="-s -w" -o "$1" go.etcd.io/etcd/server/v3)
+}
+
+# --- csi-sanity: its go.mod has no replace directives, so `go install` works ---
+b_csi_sanity() {
+  local gobin
+  gobin="$(dirname "$1")/.gobin"
+  mkdir -p "$gobin"
+  (cd "$root" && GOBIN="$gobin" "${nicecmd[@]}" go install -buildvcs=false -p "$p" -trimpath \
+    -ldflags="-s -w -X main.VERSION=$CSI_TEST_VERSION" \
+    "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_TEST_VERSION")
+  mv -f "$gobin/csi-sanity" "$1"
+}
+
+# --- hostpathplugin: built from its module source (its go.mod has replace directives, so
+# `go install` cannot work). Optional: when the module cannot be downloaded (the module proxy
+# reachable here refuses it), the reason is written to hostpathplugin.unavailable and the build goes on.
+b_hostpathplugin() {
+  local json dir work rc=0 reason
+  if ! json="$(cd "$root" && go mod download -json "github.com/kubernetes-csi/csi-driver-host-path@$HOSTPATH_VERSION" 2>&1)"; then
+    reason="$(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$json" | head -1)"
+    reason="$(sed -e 's/\\[nt]/ /g' -e 's/reading [^ ]*: //' -e 's/  */ /g' <<<"${reason:-$json}")"
+    # A definite refusal is recorded and not retried for this cache key; anything else is fatal.
+    if grep -qE '403|404|410|not available|not found|unknown revision|invalid version' <<<"$reason"; then
+      echo "module proxy refused github.com/kubernetes-csi/csi-driver-host-path@$HOSTPATH_VERSION: $reason" \
+        >"$bindir/hostpathplugin.unavailable"
+      return 0
+    fi
+    log "go mod download failed: $reason"
+    return 1
+  fi
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")"
+  work="$(mktemp -d)"
+  cp -r "$dir/." "$work/" && chmod -R u+w "$work"
+  (cd "$work" && GOFLAGS="${GOFLAGS:-} -mod=mod" "${nicecmd[@]}" go build -buildvcs=false -p "$p" -trimpath \
+    -ldflags="-s -w -X main.version=$HOSTPATH_VERSION" -o "$1" ./cmd/hostpathplugin) || rc=$?
+  rm -rf "$work"
+  return $rc
+}
+
+build_one etcd b_etcd
+build_one csi-sanity b_csi_sanity
+build_one kube-apiserver b_kube_apiserver
+build_one kube-controller-manager b_kcm
+build_one kubemark b_kubemark
+build_one fakekubelet b_fakekubelet
+build_one fakeregistrar b_fakeregistrar
+build_one mockdriver b_mockdriver
+if [[ -f "$bindir/hostpathplugin.unavailable" ]]; then
+  summary+=("$(printf '%-24s unavailable: %s' hostpathplugin "$(cat "$bindir/hostpathplugin.unavailable")")")
+else
+  build_one hostpathplugin b_hostpathplugin
+fi
+
+rm -rf "$bindir/.partial" "$bindir/.gobin"
+{
+  echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "go=$gover"
+  grep -E '^[A-Z0-9_]+=' "$here/versions.env"
+} >"$bindir/.complete"
+
+# Keep the 3 most recent cache directories (each is ~300 MB); never touch the one just built.
+# shellcheck disable=SC2012 # cache dir names are hex hashes
+ls -1dt "$root"/*/ 2>/dev/null | sed 's#/$##' | grep -vxF "$bindir" | tail -n +3 | while IFS= read -r old; do
+  [[ "$(basename "$old")" =~ ^[0-9a-f]{16}$ ]] && { log "pruning old cache dir $old"; rm -rf "$old"; }
+done
+
+log "timings (this run, ${SECONDS}s since start, $((SECONDS - total_start))s building):"
+for line in "${summary[@]}"; do log "  $line"; done
+echo "TESTBIN=$bindir"

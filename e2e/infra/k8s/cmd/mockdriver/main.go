@@ -1,0 +1,82 @@
+// Command mockdriver serves the CSI mock driver that Kubernetes' own storage e2e tests use
+// (k8s.io/kubernetes/test/e2e/storage/drivers/csi-test/mock/service, an in-memory Identity,
+// Controller and Node service) on a unix socket. It is a second real CSI driver next to
+// hostpathplugin: no state on disk, every call logged as a JSON "gRPCCall:" line on stderr at -v=3,
+// and switches for attach, attach limits, topology and expansion behaviour.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/test/e2e/storage/drivers/csi-test/driver"
+	"k8s.io/kubernetes/test/e2e/storage/drivers/csi-test/mock/service"
+)
+
+func k8sVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "k8s.io/kubernetes" {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+func main() {
+	klog.InitFlags(nil)
+	endpoint := flag.String("endpoint", "", "unix socket to serve on: unix:///path/csi.sock or /path/csi.sock (a stale socket is removed)")
+	cfg := service.Config{}
+	flag.StringVar(&cfg.DriverName, "drivername", "io.kubernetes.storage.mock", "CSI driver name (GetPluginInfo); the mock also uses it as its node ID")
+	flag.BoolVar(&cfg.DisableAttach, "disable-attach", false, "do not advertise PUBLISH_UNPUBLISH_VOLUME")
+	flag.Int64Var(&cfg.AttachLimit, "attach-limit", 0, "max_volumes_per_node reported by NodeGetInfo (0 = unset)")
+	flag.BoolVar(&cfg.NodeExpansionRequired, "node-expansion-required", false, "advertise EXPAND_VOLUME on the node service")
+	flag.BoolVar(&cfg.NodeVolumeConditionRequired, "node-volume-condition", false, "advertise VOLUME_CONDITION on the node service")
+	flag.BoolVar(&cfg.VolumeMountGroupRequired, "volume-mount-group", false, "advertise VOLUME_MOUNT_GROUP on the node service")
+	flag.BoolVar(&cfg.DisableControllerExpansion, "disable-controller-expansion", false, "do not advertise EXPAND_VOLUME on the controller service")
+	flag.BoolVar(&cfg.DisableOnlineExpansion, "disable-online-expansion", false, "advertise OFFLINE instead of ONLINE volume expansion")
+	flag.BoolVar(&cfg.PermissiveTargetPath, "permissive-target-path", false, "let NodePublish accept a target path whose parent does not exist")
+	flag.BoolVar(&cfg.EnableTopology, "enable-topology", false, "advertise VOLUME_ACCESSIBILITY_CONSTRAINTS and report topology")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+
+	if *showVersion {
+		fmt.Printf("mockdriver %s (k8s.io/kubernetes %s csi-test mock)\n", service.VendorVersion, k8sVersion())
+		return
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(*endpoint, "unix://"), "unix:")
+	if path == "" {
+		fmt.Fprintln(os.Stderr, "mockdriver: --endpoint is required")
+		os.Exit(2)
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		fmt.Fprintf(os.Stderr, "mockdriver: removing stale socket: %v\n", err)
+		os.Exit(1)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mockdriver: %v\n", err)
+		os.Exit(1)
+	}
+	svc := service.New(cfg)
+	d := driver.NewCSIDriver(&driver.CSIDriverServers{Controller: svc, Identity: svc, Node: svc})
+	if err := d.Start(l, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "mockdriver: %v\n", err)
+		os.Exit(1)
+	}
+	klog.Infof("mockdriver %q listening on %s", cfg.DriverName, path)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	d.Stop()
+	_ = os.Remove(path)
+}
