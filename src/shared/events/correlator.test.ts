@@ -23,29 +23,42 @@ function correlator(): EventCorrelator {
 }
 
 describe('EventCorrelator', () => {
-  it('continues from the count and resourceVersion the server returned', () => {
+  it('continues from the count and resourceVersion the server returned', async () => {
     const c = correlator();
-    expect(c.correlate(event('m')).patch).toBeUndefined();
+    expect((await c.correlate(event('m'))).patch).toBeUndefined();
     c.updateState({
       ...event('m'),
       metadata: { name: 'claim-1.1', namespace: 'apps', resourceVersion: '9' },
       count: 5,
     });
 
-    const next = c.correlate(event('m', { lastTimestamp: new Date('2024-01-01T00:01:00Z') }));
+    const next = await c.correlate(event('m', { lastTimestamp: new Date('2024-01-01T00:01:00Z') }));
     expect(next.event.count).toBe(6);
     expect(next.event.metadata.resourceVersion).toBe('9');
     expect(next.patch).toEqual({ count: 6, lastTimestamp: '2024-01-01T00:01:00Z', message: 'm' });
   });
 
-  it('treats events that differ only in fieldPath as different events of one spam budget', () => {
+  it('treats events that differ only in fieldPath as different events of one spam budget', async () => {
     const c = correlator();
-    const a = c.correlate(event('m', { involvedObject: { ...event('m').involvedObject, fieldPath: 'spec.a' } }));
-    const b = c.correlate(event('m', { involvedObject: { ...event('m').involvedObject, fieldPath: 'spec.b' } }));
+    const a = await c.correlate(event('m', { involvedObject: { ...event('m').involvedObject, fieldPath: 'spec.a' } }));
+    const b = await c.correlate(event('m', { involvedObject: { ...event('m').involvedObject, fieldPath: 'spec.b' } }));
     expect(a.patch).toBeUndefined();
     expect(b.patch).toBeUndefined();
-    for (let i = 0; i < 23; i++) expect(c.correlate(event(`m${i % 5}`)).skip).toBe(false);
-    expect(c.correlate(event('m0')).skip).toBe(true);
+    for (let i = 0; i < 23; i++) expect((await c.correlate(event(`m${i % 5}`))).skip).toBe(false);
+    expect((await c.correlate(event('m0'))).skip).toBe(true);
+  });
+
+  it('lets one more event through per 1/spamQps seconds once the burst is spent, without waiting', async () => {
+    const clock = new FakeClock();
+    const c = new EventCorrelator({ clock, nanos: (ms) => BigInt(ms) * 1_000_000n, spamBurst: 2, spamQps: 1 });
+    const skips = async (): Promise<boolean> => (await c.correlate(event(`m${clock.now()}`))).skip;
+    expect([await skips(), await skips(), await skips()]).toEqual([false, false, true]);
+    await clock.advance(999);
+    expect(await skips()).toBe(true);
+    await clock.advance(1);
+    expect([await skips(), await skips()]).toEqual([false, true]);
+    // A refused event leaves no waiter behind.
+    expect(clock.pending()).toBe(0);
   });
 
   it('formats metav1.Time without fractional seconds', () => {

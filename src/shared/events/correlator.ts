@@ -1,8 +1,8 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Clock } from '../clock/clock.js';
+import { TokenBucket } from '../kube/token-bucket.js';
 import type { EventPatch } from './event-sink.js';
 import { LruCache } from './lru-cache.js';
-import { TokenBucket } from './token-bucket.js';
 
 /** client-go tools/record defaults (events_cache.go). */
 export const CORRELATOR_DEFAULTS = {
@@ -75,16 +75,17 @@ export class EventCorrelator {
     this.spamQps = options.spamQps ?? CORRELATOR_DEFAULTS.spamQps;
     this.aggregateMaxEvents = options.aggregateMaxEvents ?? CORRELATOR_DEFAULTS.aggregateMaxEvents;
     this.aggregateIntervalMs = options.aggregateIntervalMs ?? CORRELATOR_DEFAULTS.aggregateIntervalMs;
-    this.spam = new LruCache(size);
-    this.aggregates = new LruCache(size);
-    this.logs = new LruCache(size);
+    this.spam = new LruCache({ maxEntries: size });
+    this.aggregates = new LruCache({ maxEntries: size });
+    this.logs = new LruCache({ maxEntries: size });
   }
 
-  correlate(event: CoreV1Event): CorrelationResult {
+  /** Asynchronous only because the spam filter's token bucket answers asynchronously; call one at a time. */
+  async correlate(event: CoreV1Event): Promise<CorrelationResult> {
     const { event: aggregated, key } = this.aggregate(event);
     const { event: observed, patch } = this.observe(aggregated, key);
     // Filtering last means skipped repeats still count, as in client-go.
-    if (this.isSpam(observed)) return { event: observed, patch: undefined, skip: true };
+    if (await this.isSpam(observed)) return { event: observed, patch: undefined, skip: true };
     return { event: observed, patch, skip: false };
   }
 
@@ -147,13 +148,29 @@ export class EventCorrelator {
     return { event, patch };
   }
 
-  private isSpam(event: CoreV1Event): boolean {
+  private async isSpam(event: CoreV1Event): Promise<boolean> {
     const key = spamKey(event);
     let bucket = this.spam.get(key);
     if (!bucket) bucket = new TokenBucket({ qps: this.spamQps, burst: this.spamBurst, clock: this.clock });
-    const accepted = bucket.tryAccept();
     this.spam.add(key, bucket);
-    return !accepted;
+    return !(await tryAccept(bucket));
+  }
+}
+
+/**
+ * client-go's TryAccept on the shared TokenBucket, which only offers a
+ * waiting take(): a take that is aborted at once resolves when a token was
+ * free, and otherwise rejects and gives its reserved token back.
+ */
+async function tryAccept(bucket: TokenBucket): Promise<boolean> {
+  const noWait = new AbortController();
+  const taken = bucket.take(noWait.signal);
+  noWait.abort();
+  try {
+    await taken;
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -5,8 +5,7 @@ import { FakeClock } from '../testing/fake-clock.js';
 import { EventBroadcaster } from './event-broadcaster.js';
 import type { EventBroadcasterOptions } from './event-broadcaster.js';
 import type { EventType } from './event-recorder.js';
-import { EventSinkError } from './event-sink.js';
-import { FakeEventSink } from './fake-event-sink.js';
+import { eventApiError, FakeEventSink } from './fake-event-sink.js';
 
 const START = 1_700_000_000_250;
 
@@ -280,8 +279,16 @@ describe('EventBroadcaster writing', () => {
     const { clock, sink, broadcaster, recorder } = setup();
     let failures = 0;
     sink.intercept((call) => {
-      if (call.body.includes('Forbidden')) throw new EventSinkError(403, 'Forbidden', 'events is forbidden');
-      if (failures++ < 2) throw new EventSinkError(500, 'InternalError', 'etcdserver: request timed out');
+      if (call.body.includes('Forbidden')) {
+        throw eventApiError('POST event', { code: 403, reason: 'Forbidden', message: 'events is forbidden' });
+      }
+      if (failures++ < 2) {
+        throw eventApiError('POST event', {
+          code: 500,
+          reason: 'InternalError',
+          message: 'etcdserver: request timed out',
+        });
+      }
     });
     recorder.event(claim, 'Normal', 'Provisioning', 'm');
     await clock.advance(20_000);
@@ -292,6 +299,25 @@ describe('EventBroadcaster writing', () => {
     recorder.event(claim, 'Warning', 'Forbidden', 'm');
     await clock.advance(60_000);
     expect(sink.calls.filter((c) => c.body.includes('Forbidden'))).toHaveLength(1);
+  });
+
+  it('drops an event the namespace is terminating for with a V(5) line, not an error', async () => {
+    const { clock, sink, lines, broadcaster, recorder } = setup();
+    sink.intercept(() => {
+      throw eventApiError('POST event', {
+        code: 403,
+        reason: 'Forbidden',
+        message: 'unable to create new content in namespace apps because it is being terminated',
+        causes: ['NamespaceTerminating'],
+      });
+    });
+    recorder.event(claim, 'Normal', 'Provisioning', 'm');
+    await clock.advance(60_000);
+    await broadcaster.flush();
+
+    expect(sink.calls).toHaveLength(1);
+    const line = lines.find((l) => l.includes('Server rejected event'));
+    expect(line?.startsWith('I')).toBe(true);
   });
 
   it('spends its own budget: burst 10, then 5 writes per second by default', async () => {
@@ -319,6 +345,41 @@ describe('EventBroadcaster writing', () => {
     await broadcaster.flush();
 
     expect(sink.calls.map((c) => JSON.parse(c.body).reason as string)).toEqual(['Reason1']);
+  });
+
+  it('writes nothing more once shut down, even an event already waiting for its token', async () => {
+    const { clock, sink, lines, broadcaster, recorder } = setup({ qps: 1, burst: 1 });
+    recorder.event(claim, 'Normal', 'Reason1', 'm');
+    recorder.event(claim, 'Normal', 'Reason2', 'm');
+    await clock.advance(500);
+    // Reason2 has left the queue and waits for the token due at 1 s.
+    expect(sink.calls.map((c) => JSON.parse(c.body).reason as string)).toEqual(['Reason1']);
+    broadcaster.shutdown();
+    await clock.advance(5_000);
+    await broadcaster.flush();
+
+    expect(sink.calls).toHaveLength(1);
+    expect(lines.some((l) => l.includes('broadcaster is shut down') && l.includes('Reason2'))).toBe(true);
+  });
+
+  it('does not recreate an expired repeat once shut down during its patch', async () => {
+    const { sink, broadcaster, recorder } = setup();
+    recorder.event(claim, 'Normal', 'Provisioning', 'm');
+    await broadcaster.flush();
+    sink.delete('apps', sink.list()[0].metadata.name ?? '');
+    const patching = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
+    sink.intercept(() => {
+      patching.resolve();
+      return gate.promise;
+    });
+    recorder.event(claim, 'Normal', 'Provisioning', 'm');
+    await patching.promise;
+    broadcaster.shutdown();
+    gate.resolve();
+    await broadcaster.flush();
+
+    expect(sink.calls.map((c) => c.verb)).toEqual(['create', 'patch']);
   });
 
   it('logs each event when asked to, like StartStructuredLogging', async () => {

@@ -1,14 +1,14 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { sleep } from '../clock/clock.js';
 import type { Clock } from '../clock/clock.js';
+import { isAlreadyExists, isNotFound, KubeApiError, statusCode } from '../kube/errors.js';
+import { TokenBucket } from '../kube/token-bucket.js';
 import type { Logger } from '../log/logger.js';
 import { EventCorrelator } from './correlator.js';
 import type { CorrelationResult, CorrelatorOptions } from './correlator.js';
-import { EventSinkError } from './event-sink.js';
 import type { EventSink } from './event-sink.js';
 import { Recorder } from './event-recorder.js';
 import type { EventRecorder, EventSource } from './event-recorder.js';
-import { TokenBucket } from './token-bucket.js';
 
 export interface EventBroadcasterOptions {
   sink: EventSink;
@@ -137,7 +137,7 @@ export class EventBroadcaster {
   }
 
   private async recordToSink(event: CoreV1Event): Promise<void> {
-    const result = this.correlator.correlate(event);
+    const result = await this.correlator.correlate(event);
     if (result.skip) return;
     for (let tries = 1; ; tries++) {
       if (await this.write(result)) return;
@@ -163,7 +163,7 @@ export class EventBroadcaster {
     let written: CoreV1Event | undefined;
     const isRepeat = (event.count ?? 0) > 1 && patch !== undefined;
     if (isRepeat) {
-      await this.takeToken();
+      if (!(await this.takeToken(event))) return true;
       try {
         written = await this.sink.patch(namespace, name, patch);
       } catch (err) {
@@ -171,9 +171,9 @@ export class EventBroadcaster {
       }
     }
     // A repeat whose Event expired on the server (1 h TTL) is created anew.
-    if (!isRepeat || statusOf(error) === 404) {
+    if (!isRepeat || isNotFound(error)) {
       error = undefined;
-      await this.takeToken();
+      if (!(await this.takeToken(event))) return true;
       try {
         written = await this.sink.create(namespace, {
           ...event,
@@ -196,11 +196,9 @@ export class EventBroadcaster {
    * not, so those are retried here.
    */
   private retryable(error: unknown, event: CoreV1Event): boolean {
-    const status = statusOf(error);
+    const status = statusCode(error);
     if (status !== undefined && status !== 429 && status < 500) {
-      const expected =
-        error instanceof EventSinkError &&
-        (error.reason === 'AlreadyExists' || error.causes.includes('NamespaceTerminating'));
+      const expected = isAlreadyExists(error) || hasStatusCause(error, 'NamespaceTerminating');
       if (expected) this.logger.v(5).info('Server rejected event (will not retry!)', { ...describe(event), error });
       else this.logger.error(error, 'Server rejected event (will not retry!)', describe(event));
       return false;
@@ -209,9 +207,20 @@ export class EventBroadcaster {
     return true;
   }
 
-  private async takeToken(): Promise<void> {
-    const wait = this.budget.reserve();
-    if (wait > 0) await sleep(this.clock, wait, this.stop.signal);
+  /**
+   * Waits for the writer's budget; false, with a log line, once the
+   * broadcaster is shut down: nothing may be written after shutdown, even by
+   * a write that was already waiting for its token.
+   */
+  private async takeToken(event: CoreV1Event): Promise<boolean> {
+    try {
+      await this.budget.take(this.stop.signal);
+    } catch {
+      // take() rejects only when shutdown aborts the wait; the check below reports it.
+    }
+    if (!this.stop.signal.aborted) return true;
+    this.logger.error(undefined, 'Unable to write event (broadcaster is shut down)', describe(event));
+    return false;
   }
 
   private notifyIdle(): void {
@@ -232,8 +241,9 @@ export class EventBroadcaster {
   }
 }
 
-function statusOf(error: unknown): number | undefined {
-  return error instanceof EventSinkError ? error.status : undefined;
+/** client-go's errors.HasStatusCause; a StatusCause's type goes over the wire as `reason`. */
+function hasStatusCause(error: unknown, type: string): boolean {
+  return error instanceof KubeApiError && (error.status?.details?.causes?.some((c) => c.reason === type) ?? false);
 }
 
 function describe(event: CoreV1Event): Record<string, unknown> {

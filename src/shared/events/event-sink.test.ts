@@ -3,7 +3,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { EventSinkError, coreV1EventSink } from './event-sink.js';
+import { isAlreadyExists, isForbidden, KubeApiError, statusCode, statusReason } from '../kube/errors.js';
+import { coreV1EventSink } from './event-sink.js';
 import type { EventSink } from './event-sink.js';
 
 interface Request {
@@ -86,7 +87,7 @@ describe('coreV1EventSink', () => {
     expect(requests[0].body).toBe('{"count":2,"lastTimestamp":"2024-01-02T03:04:06Z"}');
   });
 
-  it('turns apiserver failures into EventSinkError with status, reason and causes', async () => {
+  it('turns apiserver failures into a KubeApiError carrying the Status and its causes', async () => {
     const { sink } = await fakeApiserver(() => ({
       status: 403,
       body: {
@@ -95,7 +96,7 @@ describe('coreV1EventSink', () => {
         reason: 'Forbidden',
         message:
           'events "x" is forbidden: unable to create new content in namespace apps because it is being terminated',
-        details: { causes: [{ type: 'NamespaceTerminating', message: 'namespace apps is being terminated' }] },
+        details: { causes: [{ reason: 'NamespaceTerminating', message: 'namespace apps is being terminated' }] },
         code: 403,
       },
     }));
@@ -103,8 +104,30 @@ describe('coreV1EventSink', () => {
       .create('apps', { metadata: { name: 'x', namespace: 'apps' }, involvedObject: {} })
       .catch((e: unknown) => e);
 
-    expect(error).toBeInstanceOf(EventSinkError);
-    expect(error).toMatchObject({ status: 403, reason: 'Forbidden', causes: ['NamespaceTerminating'] });
-    expect((error as Error).message).toMatch(/being terminated/);
+    expect(error).toBeInstanceOf(KubeApiError);
+    expect(isForbidden(error)).toBe(true);
+    expect([statusCode(error), statusReason(error)]).toEqual([403, 'Forbidden']);
+    expect((error as KubeApiError).status?.details?.causes).toEqual([
+      { reason: 'NamespaceTerminating', message: 'namespace apps is being terminated' },
+    ]);
+    expect((error as Error).message).toMatch(/^POST event apps\/x: 403 Forbidden: .*being terminated$/);
+  });
+
+  it('classifies a 409 AlreadyExists with the shared helpers', async () => {
+    const { sink } = await fakeApiserver(() => ({
+      status: 409,
+      body: {
+        kind: 'Status',
+        status: 'Failure',
+        reason: 'AlreadyExists',
+        message: 'events "x" already exists',
+        code: 409,
+      },
+    }));
+    const error = await sink
+      .create('apps', { metadata: { name: 'x', namespace: 'apps' }, involvedObject: {} })
+      .catch((e: unknown) => e);
+
+    expect(isAlreadyExists(error)).toBe(true);
   });
 });

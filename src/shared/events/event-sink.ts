@@ -1,5 +1,6 @@
 import { ApiException, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
+import { KubeApiError, parseStatus } from '../kube/errors.js';
 
 /** What a repeat of a known event changes on the server (client-go's two-way merge patch). */
 export interface EventPatch {
@@ -11,29 +12,13 @@ export interface EventPatch {
 
 /**
  * Where recorded events go. Narrow so the recorder can get an API client of
- * its own (its own request budget) and tests can use FakeEventSink.
+ * its own (its own request budget) and tests can use FakeEventSink. Failures
+ * the apiserver answered are KubeApiErrors, classified with kube/errors.
  */
 export interface EventSink {
   create(namespace: string, event: CoreV1Event): Promise<CoreV1Event>;
   /** A strategic merge patch of an existing Event; rejects with status 404 when it is gone. */
   patch(namespace: string, name: string, patch: EventPatch): Promise<CoreV1Event>;
-}
-
-/** A write the apiserver answered with an HTTP status. */
-export class EventSinkError extends Error {
-  readonly status: number;
-  /** metav1.Status reason, e.g. "AlreadyExists". */
-  readonly reason: string;
-  /** metav1.Status details.causes[].type, e.g. "NamespaceTerminating". */
-  readonly causes: readonly string[];
-
-  constructor(status: number, reason: string, message: string, causes: readonly string[] = [], options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'EventSinkError';
-    this.status = status;
-    this.reason = reason;
-    this.causes = causes;
-  }
 }
 
 export type CoreV1EventApi = Pick<CoreV1Api, 'createNamespacedEvent' | 'patchNamespacedEvent'>;
@@ -45,7 +30,7 @@ export function coreV1EventSink(api: CoreV1EventApi): EventSink {
       try {
         return await api.createNamespacedEvent({ namespace, body: event });
       } catch (err) {
-        throw toSinkError(err);
+        throw toKubeApiError(err, `POST event ${namespace}/${event.metadata.name ?? ''}`);
       }
     },
     async patch(namespace, name, patch) {
@@ -56,38 +41,22 @@ export function coreV1EventSink(api: CoreV1EventApi): EventSink {
           setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
         );
       } catch (err) {
-        throw toSinkError(err);
+        throw toKubeApiError(err, `PATCH event ${namespace}/${name}`);
       }
     },
   };
 }
 
-function toSinkError(err: unknown): unknown {
+/**
+ * client-node's ApiException message embeds the whole body and all headers;
+ * the shared KubeApiError keeps the parsed Status and a one-line message.
+ */
+function toKubeApiError(err: unknown, context: string): unknown {
   if (!(err instanceof ApiException)) return err;
-  const status = parseStatus(err.body);
-  return new EventSinkError(err.code, status.reason, status.message ?? `HTTP ${err.code}`, status.causes, {
-    cause: err,
+  const body: unknown = err.body;
+  return new KubeApiError({
+    code: err.code,
+    status: typeof body === 'string' ? parseStatus(body) : undefined,
+    context,
   });
-}
-
-function parseStatus(body: unknown): { reason: string; message?: string; causes: string[] } {
-  let parsed: unknown = body;
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      return { reason: '', message: body || undefined, causes: [] };
-    }
-  }
-  if (typeof parsed !== 'object' || parsed === null) return { reason: '', causes: [] };
-  const { reason, message, details } = parsed as { reason?: unknown; message?: unknown; details?: unknown };
-  const rawCauses = (details as { causes?: unknown } | undefined)?.causes;
-  const causes = Array.isArray(rawCauses)
-    ? rawCauses.map((c) => (c as { type?: unknown }).type).filter((t): t is string => typeof t === 'string')
-    : [];
-  return {
-    reason: typeof reason === 'string' ? reason : '',
-    message: typeof message === 'string' ? message : undefined,
-    causes,
-  };
 }

@@ -1,5 +1,5 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
-import { EventSinkError } from './event-sink.js';
+import { KubeApiError } from '../kube/errors.js';
 import type { EventPatch, EventSink } from './event-sink.js';
 
 export interface EventSinkCall {
@@ -17,7 +17,8 @@ export type EventSinkInterceptor = (call: EventSinkCall) => void | Promise<void>
  * In-memory Events behaving like the apiserver where the recorder cares:
  * bodies go through JSON, a create of an existing name answers 409
  * AlreadyExists, a patch of a missing Event 404, and the namespace in the
- * body must match the URL.
+ * body must match the URL. Failures are the KubeApiErrors coreV1EventSink
+ * throws.
  */
 export class FakeEventSink implements EventSink {
   readonly calls: EventSinkCall[] = [];
@@ -32,15 +33,16 @@ export class FakeEventSink implements EventSink {
   async create(namespace: string, event: CoreV1Event): Promise<CoreV1Event> {
     const name = event.metadata.name ?? '';
     await this.enter({ verb: 'create', namespace, name, body: JSON.stringify(event) });
+    const context = `POST event ${namespace}/${name}`;
     if (event.metadata.namespace !== namespace) {
-      throw new EventSinkError(
-        400,
-        'BadRequest',
-        'the namespace of the provided object does not match the namespace sent on the request',
-      );
+      throw eventApiError(context, {
+        code: 400,
+        reason: 'BadRequest',
+        message: 'the namespace of the provided object does not match the namespace sent on the request',
+      });
     }
     if (this.events.has(key(namespace, name))) {
-      throw new EventSinkError(409, 'AlreadyExists', `events "${name}" already exists`);
+      throw eventApiError(context, { code: 409, reason: 'AlreadyExists', message: `events "${name}" already exists` });
     }
     const stored = JSON.parse(JSON.stringify(event)) as CoreV1Event;
     return this.store(namespace, stored);
@@ -49,7 +51,13 @@ export class FakeEventSink implements EventSink {
   async patch(namespace: string, name: string, patch: EventPatch): Promise<CoreV1Event> {
     await this.enter({ verb: 'patch', namespace, name, body: JSON.stringify(patch) });
     const current = this.events.get(key(namespace, name));
-    if (!current) throw new EventSinkError(404, 'NotFound', `events "${name}" not found`);
+    if (!current) {
+      throw eventApiError(`PATCH event ${namespace}/${name}`, {
+        code: 404,
+        reason: 'NotFound',
+        message: `events "${name}" not found`,
+      });
+    }
     const fields = JSON.parse(JSON.stringify(patch)) as Record<string, unknown>;
     return this.store(namespace, { ...current, ...fields } as CoreV1Event);
   }
@@ -86,4 +94,18 @@ export class FakeEventSink implements EventSink {
 
 function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
+}
+
+/** The error an apiserver answer turns into, for fakes and tests; causes are metav1.StatusCause reasons. */
+export function eventApiError(
+  context: string,
+  status: { code: number; reason: string; message: string; causes?: string[] },
+): KubeApiError {
+  const { causes, ...rest } = status;
+  const details = causes && { details: { causes: causes.map((reason) => ({ reason })) } };
+  return new KubeApiError({
+    code: status.code,
+    status: { kind: 'Status', apiVersion: 'v1', status: 'Failure', ...rest, ...details },
+    context,
+  });
 }

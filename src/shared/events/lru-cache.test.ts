@@ -3,7 +3,7 @@ import { LruCache } from './lru-cache.js';
 
 describe('LruCache', () => {
   it('forgets the least recently used entry beyond its size', () => {
-    const cache = new LruCache<string, number>(2);
+    const cache = new LruCache<string, number>({ maxEntries: 2 });
     cache.add('a', 1);
     cache.add('b', 2);
     expect(cache.get('a')).toBe(1);
@@ -16,7 +16,7 @@ describe('LruCache', () => {
   });
 
   it('replaces an existing entry without growing', () => {
-    const cache = new LruCache<string, number>(2);
+    const cache = new LruCache<string, number>({ maxEntries: 2 });
     cache.add('a', 1);
     cache.add('a', 2);
     expect(cache.get('a')).toBe(2);

@@ -1,10 +1,15 @@
+export interface LruCacheOptions {
+  /** Entries kept; adding one more forgets the least recently used. */
+  maxEntries: number;
+}
+
 /** A fixed-size map that forgets the least recently used entry, like groupcache's lru used by client-go. */
 export class LruCache<K, V> {
   private readonly maxEntries: number;
   private readonly entries = new Map<K, V>();
 
-  constructor(maxEntries: number) {
-    this.maxEntries = maxEntries;
+  constructor(options: LruCacheOptions) {
+    this.maxEntries = options.maxEntries;
   }
 
   get size(): number {

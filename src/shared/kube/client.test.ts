@@ -156,6 +156,30 @@ describe('KubeClient', () => {
     );
   });
 
+  it('accepts every patch format and refuses a raw PATCH without one before sending it', async () => {
+    const path = '/api/v1/persistentvolumes/pv-1';
+    server.route('PATCH', path, () => ({ status: 200, body: {} }));
+    const c = client();
+    const body = { metadata: { finalizers: null } };
+    for (const contentType of [
+      'application/json-patch+json',
+      'application/merge-patch+json',
+      'application/strategic-merge-patch+json',
+      'application/apply-patch+yaml',
+    ]) {
+      await c.request({ method: 'PATCH', path, body, contentType });
+    }
+    expect(server.requestsTo(path).map((r) => r.headers['content-type'])).toHaveLength(4);
+
+    await expect(c.request({ method: 'PATCH', path, body })).rejects.toThrow(
+      /^PATCH \/api\/v1\/persistentvolumes\/pv-1: contentType must name the patch format \(application\/json-patch\+json, .*\), got none$/,
+    );
+    await expect(c.stream({ method: 'PATCH', path, body, contentType: 'application/json' })).rejects.toThrow(
+      /got application\/json$/,
+    );
+    expect(server.requestsTo(path)).toHaveLength(4);
+  });
+
   it('rejects an HTTP error with a KubeApiError carrying the Status', async () => {
     const err: unknown = await client()
       .request({ method: 'GET', path: '/api/v1/persistentvolumes/missing' })

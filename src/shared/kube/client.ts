@@ -1,6 +1,6 @@
 import type { RequestOptions } from 'node:https';
 import type { Readable } from 'node:stream';
-import { createConfiguration, ServerConfiguration } from '@kubernetes/client-node';
+import { createConfiguration, PatchStrategy, ServerConfiguration } from '@kubernetes/client-node';
 import type { Configuration, KubeConfig, Middleware, RequestContext, ResponseContext } from '@kubernetes/client-node';
 import { Agent } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -32,7 +32,10 @@ export interface KubeRequest {
   query?: Record<string, string | number | boolean | undefined>;
   /** Sent as JSON. */
   body?: unknown;
-  /** Content-Type of the body; application/json unless given (patches need their own, see patch.ts). */
+  /**
+   * Content-Type of the body; application/json unless given. A PATCH must name its patch format (one of
+   * client-node's PatchStrategy values, see patch.ts): the apiserver answers 415 to application/json.
+   */
   contentType?: string;
   signal?: AbortSignal;
 }
@@ -77,6 +80,8 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
 
 /** client-go logs client-side throttling above this wait (rest/request.go longThrottleLatency). */
 const LONG_THROTTLE_MS = 50;
+
+const PATCH_CONTENT_TYPES: ReadonlySet<string> = new Set(Object.values(PatchStrategy));
 
 class Client implements KubeClient {
   readonly kubeConfig: KubeConfig;
@@ -158,6 +163,14 @@ class Client implements KubeClient {
   }
 
   private async send(request: KubeRequest, streaming: boolean): Promise<Dispatcher.ResponseData> {
+    // Refused before it costs a token: the server would reject it anyway, and only with a 415 that
+    // does not say which patch format was meant.
+    if (request.method === 'PATCH' && !PATCH_CONTENT_TYPES.has(request.contentType ?? '')) {
+      throw new Error(
+        `PATCH ${request.path}: contentType must name the patch format (${[...PATCH_CONTENT_TYPES].join(', ')}), ` +
+          `got ${request.contentType ?? 'none'}`,
+      );
+    }
     const path = this.basePath + request.path + queryString(request.query);
     await this.throttle(request.method, path, request.signal);
     const headers = await this.authHeaders();
@@ -225,7 +238,7 @@ class Client implements KubeClient {
   }
 
   private httpError(request: KubeRequest, code: number, text: string): KubeApiError {
-    return new KubeApiError(code, parseStatus(text), `${request.method} ${request.path}`);
+    return new KubeApiError({ code, status: parseStatus(text), context: `${request.method} ${request.path}` });
   }
 }
 

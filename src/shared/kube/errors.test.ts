@@ -6,6 +6,7 @@ import {
   isForbidden,
   isGone,
   isNotFound,
+  isTooLargeResourceVersion,
   KubeApiError,
   statusCode,
   statusMessage,
@@ -32,7 +33,11 @@ describe('API error helpers', () => {
   });
 
   it('read the same from a KubeApiError of a raw request', () => {
-    const err = new KubeApiError(409, status(409, 'Conflict', 'the object has been modified'), 'PUT /x');
+    const err = new KubeApiError({
+      code: 409,
+      status: status(409, 'Conflict', 'the object has been modified'),
+      context: 'PUT /x',
+    });
     expect(statusCode(err)).toBe(409);
     expect(statusReason(err)).toBe('Conflict');
     expect(statusMessage(err)).toBe('the object has been modified');
@@ -41,8 +46,8 @@ describe('API error helpers', () => {
   });
 
   it('tell AlreadyExists from Conflict although both are 409', () => {
-    const exists = new KubeApiError(409, status(409, 'AlreadyExists'), 'POST /x');
-    const conflict = new KubeApiError(409, status(409, 'Conflict'), 'PUT /x');
+    const exists = new KubeApiError({ code: 409, status: status(409, 'AlreadyExists'), context: 'POST /x' });
+    const conflict = new KubeApiError({ code: 409, status: status(409, 'Conflict'), context: 'PUT /x' });
     expect([isAlreadyExists(exists), isConflict(exists)]).toEqual([true, false]);
     expect([isAlreadyExists(conflict), isConflict(conflict)]).toEqual([false, true]);
   });
@@ -50,21 +55,25 @@ describe('API error helpers', () => {
   it('fall back to the status code when the body has no known reason', () => {
     expect(isNotFound(apiException(404, '<html>not found</html>'))).toBe(true);
     expect(isForbidden(apiException(403, ''))).toBe(true);
-    expect(isConflict(new KubeApiError(409, undefined, 'PUT /x'))).toBe(true);
+    expect(isConflict(new KubeApiError({ code: 409, context: 'PUT /x' }))).toBe(true);
     expect(statusReason(apiException(404, 'not json'))).toBeUndefined();
   });
 
   it('let a known reason win over the status code', () => {
     // A 404 answer whose Status says something else is not a NotFound.
-    expect(isNotFound(new KubeApiError(404, status(404, 'Forbidden'), 'GET /x'))).toBe(false);
-    expect(isForbidden(new KubeApiError(500, status(500, 'Forbidden'), 'GET /x'))).toBe(true);
+    expect(isNotFound(new KubeApiError({ code: 404, status: status(404, 'Forbidden'), context: 'GET /x' }))).toBe(
+      false,
+    );
+    expect(isForbidden(new KubeApiError({ code: 500, status: status(500, 'Forbidden'), context: 'GET /x' }))).toBe(
+      true,
+    );
   });
 
   it('classify both 410 reasons (Gone and Expired) as gone', () => {
-    expect(isGone(new KubeApiError(410, status(410, 'Expired'), 'watch'))).toBe(true);
-    expect(isGone(new KubeApiError(410, status(410, 'Gone'), 'watch'))).toBe(true);
+    expect(isGone(new KubeApiError({ code: 410, status: status(410, 'Expired'), context: 'watch' }))).toBe(true);
+    expect(isGone(new KubeApiError({ code: 410, status: status(410, 'Gone'), context: 'watch' }))).toBe(true);
     expect(isGone(apiException(410, ''))).toBe(true);
-    expect(isGone(new KubeApiError(500, status(500, 'InternalError'), 'watch'))).toBe(false);
+    expect(isGone(new KubeApiError({ code: 500, status: status(500, 'InternalError'), context: 'watch' }))).toBe(false);
   });
 
   it('never classify by message text', () => {
@@ -83,5 +92,43 @@ describe('API error helpers', () => {
   it('accept an ApiException whose body is already an object', () => {
     const err = new ApiException<KubeStatus>(404, 'm', status(404, 'NotFound', 'gone'), {});
     expect([isNotFound(err), statusMessage(err)]).toEqual([true, 'gone']);
+  });
+
+  it('classify any error object with a numeric code or status and a Status body, parsed or not', () => {
+    const withCode = { code: 404, body: JSON.stringify(status(404, 'NotFound', 'lease "l" not found')) };
+    expect([statusCode(withCode), isNotFound(withCode), statusMessage(withCode)]).toEqual([
+      404,
+      true,
+      'lease "l" not found',
+    ]);
+    const withStatus = Object.assign(new Error('create failed'), { status: 409, body: status(409, 'AlreadyExists') });
+    expect([statusCode(withStatus), isAlreadyExists(withStatus), isConflict(withStatus)]).toEqual([409, true, false]);
+    // Only the code: classified by it alone.
+    expect(isForbidden({ status: 403 })).toBe(true);
+    expect(isGone({ code: 410, body: 'not json' })).toBe(true);
+  });
+
+  it('ignore codes that are not HTTP statuses (network errors, gRPC codes)', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const grpcNotFound = Object.assign(new Error('5 NOT_FOUND'), { code: 5 });
+    for (const err of [refused, grpcNotFound]) {
+      expect([statusCode(err), isNotFound(err), isGone(err)]).toEqual([undefined, false, false]);
+    }
+  });
+
+  it('recognize a resourceVersion the server has not reached yet by its Status cause', () => {
+    const tooLarge = new KubeApiError({
+      code: 504,
+      status: {
+        ...status(504, 'Timeout', 'Too large resource version: 2000, current: 1500'),
+        details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }] },
+      },
+      context: 'GET /api/v1/pods',
+    });
+    expect(isTooLargeResourceVersion(tooLarge)).toBe(true);
+    expect(
+      isTooLargeResourceVersion(new KubeApiError({ code: 504, status: status(504, 'Timeout'), context: 'x' })),
+    ).toBe(false);
+    expect(isTooLargeResourceVersion(new Error('Too large resource version'))).toBe(false);
   });
 });

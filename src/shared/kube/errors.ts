@@ -1,5 +1,3 @@
-import { ApiException } from '@kubernetes/client-node';
-
 /** The metav1.Status object the apiserver sends with every error response and watch ERROR event. */
 export interface KubeStatus {
   kind?: string;
@@ -8,7 +6,23 @@ export interface KubeStatus {
   message?: string;
   reason?: string;
   code?: number;
-  details?: { name?: string; group?: string; kind?: string; uid?: string; retryAfterSeconds?: number };
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    uid?: string;
+    causes?: { reason?: string; message?: string; field?: string }[];
+    retryAfterSeconds?: number;
+  };
+}
+
+export interface KubeApiErrorOptions {
+  /** HTTP status code (for a watch ERROR event: the Status code). */
+  code: number;
+  /** The parsed Status body, when the server sent one. */
+  status?: KubeStatus;
+  /** What was being done, e.g. "GET /api/v1/pods"; the message starts with it. */
+  context: string;
 }
 
 /** An error answer to a raw request (KubeClient.request/stream) or a watch ERROR event. */
@@ -18,7 +32,8 @@ export class KubeApiError extends Error {
   /** The parsed Status body, when the server sent one. */
   readonly status: KubeStatus | undefined;
 
-  constructor(code: number, status: KubeStatus | undefined, context: string) {
+  constructor(options: KubeApiErrorOptions) {
+    const { code, status, context } = options;
     const detail = status?.message ?? status?.reason ?? 'no status in response';
     super(`${context}: ${code} ${status?.reason ?? ''}${status?.reason ? ': ' : ''}${detail}`);
     this.name = 'KubeApiError';
@@ -51,9 +66,19 @@ const KNOWN_REASONS = new Set([
   'ServiceUnavailable',
 ]);
 
-/** HTTP status of a client-node ApiException or a KubeApiError; undefined for other errors (e.g. network). */
+/**
+ * HTTP status of an API error: a client-node ApiException, a KubeApiError, or any error object with a
+ * numeric code or status (so errors of other modules classify too). Undefined for other errors (network
+ * errors carry string codes; numbers outside the HTTP range, such as gRPC codes, do not count).
+ */
 export function statusCode(err: unknown): number | undefined {
-  if (err instanceof KubeApiError || err instanceof ApiException) return err.code;
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { code, status } = err as { code?: unknown; status?: unknown };
+  for (const candidate of [code, status]) {
+    if (typeof candidate === 'number' && Number.isInteger(candidate) && candidate >= 100 && candidate <= 599) {
+      return candidate;
+    }
+  }
   return undefined;
 }
 
@@ -90,6 +115,14 @@ export function isForbidden(err: unknown): boolean {
   return matches(err, 'Forbidden', 403);
 }
 
+/**
+ * The apiserver has not caught up with the requested resourceVersion yet (typically an apiserver whose
+ * watch cache lags behind the one that handed the version out): a 504 whose Status names the cause.
+ */
+export function isTooLargeResourceVersion(err: unknown): boolean {
+  return statusOf(err)?.details?.causes?.some((cause) => cause.reason === 'ResourceVersionTooLarge') ?? false;
+}
+
 /** client-go's rule: the reason decides when it is a known one; otherwise fall back to the status code. */
 function matches(err: unknown, reason: string, code: number): boolean {
   const actual = statusReason(err);
@@ -98,13 +131,20 @@ function matches(err: unknown, reason: string, code: number): boolean {
   return statusCode(err) === code;
 }
 
+/**
+ * The Status an error carries: in body (client-node's ApiException keeps the response text there; an
+ * already parsed object is accepted too) or as a status object (KubeApiError).
+ */
 function statusOf(err: unknown): KubeStatus | undefined {
-  if (err instanceof KubeApiError) return err.status;
-  if (!(err instanceof ApiException)) return undefined;
-  // client-node keeps the response body as text; tolerate an already parsed object too.
-  const body: unknown = err.body;
-  if (typeof body === 'string') return parseStatus(body);
-  return isStatus(body) ? body : undefined;
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { body, status } = err as { body?: unknown; status?: unknown };
+  if (typeof body === 'string') {
+    const parsed = parseStatus(body);
+    if (parsed) return parsed;
+  } else if (isStatus(body)) {
+    return body;
+  }
+  return isStatus(status) ? status : undefined;
 }
 
 /** Parses a response body as a Status; undefined when it is not one (HTML error pages, empty bodies). */

@@ -18,12 +18,13 @@ export {
   isForbidden,
   isGone,
   isNotFound,
+  isTooLargeResourceVersion,
   KubeApiError,
   statusCode,
   statusMessage,
   statusReason,
 } from './errors.js';
-export type { KubeStatus } from './errors.js';
+export type { KubeApiErrorOptions, KubeStatus } from './errors.js';
 export { Informer } from './informer.js';
 export type { InformerHandlers, InformerOptions, InformerStats } from './informer.js';
 export { loadKubeConfig } from './kubeconfig.js';

@@ -7,7 +7,7 @@ import { createKubeClient } from './client.js';
 import type { KubeClient } from './client.js';
 import { Informer } from './informer.js';
 import type { InformerOptions } from './informer.js';
-import { FakeApiServer, statusBody } from './testing/fake-apiserver.js';
+import { FakeApiServer, statusBody, tooLargeResourceVersionStatus } from './testing/fake-apiserver.js';
 import type { FakeCollection } from './testing/fake-apiserver.js';
 import { waitFor } from './testing/wait.js';
 
@@ -58,6 +58,8 @@ describe('Informer', () => {
 
   const watches = () => server.requestsTo(PATH, (r) => r.query.get('watch') === '1');
   const lists = () => server.requestsTo(PATH, (r) => !r.query.has('watch'));
+  /** Complete states taken, by LIST or by watch-list. */
+  const syncs = (informer: Informer<Thing>) => informer.stats().lists + informer.stats().watchLists;
 
   beforeEach(async () => {
     server = await FakeApiServer.start();
@@ -72,16 +74,18 @@ describe('Informer', () => {
     await server.close();
   });
 
-  describe('listing', () => {
+  describe('listing (watchList: false)', () => {
     it('lists page by page and delivers every object as an add before it reports synced', async () => {
       for (const name of ['a', 'b', 'c', 'd', 'e']) things.create(thing(name, '1'));
-      const { informer, events } = start({ pageSize: 2 });
+      const { informer, events } = start({ pageSize: 2, watchList: false });
       expect(informer.hasSynced()).toBe(false);
       expect(await informer.waitForSync()).toBe(true);
 
       expect(informer.hasSynced()).toBe(true);
       expect(events).toEqual(['add ns/a=1', 'add ns/b=1', 'add ns/c=1', 'add ns/d=1', 'add ns/e=1']);
       expect(lists().map((r) => r.query.get('limit'))).toEqual(['2', '2', '2']);
+      // Only the first page names a version: "0", so the apiserver may answer from its watch cache.
+      expect(lists().map((r) => r.query.get('resourceVersion'))).toEqual(['0', null, null]);
       expect(informer.list()).toHaveLength(5);
       expect(informer.get('ns/c')?.data).toBe('1');
       expect(informer.keys()).toContain('ns/e');
@@ -90,7 +94,7 @@ describe('Informer', () => {
     it('retries a failing initial list until it succeeds', async () => {
       things.create(thing('a', '1'));
       things.failNextLists(3, 500);
-      const { informer, events } = start();
+      const { informer, events } = start({ watchList: false });
       expect(await informer.waitForSync()).toBe(true);
       expect(events).toEqual(['add ns/a=1']);
       expect(informer.stats().listFailures).toBe(3);
@@ -107,7 +111,7 @@ describe('Informer', () => {
           things.compact();
         }
       };
-      const { informer, events } = start({ pageSize: 2 });
+      const { informer, events } = start({ pageSize: 2, watchList: false });
       await informer.waitForSync();
       expect(events).toEqual(['add ns/a=1', 'add ns/b=1', 'add ns/c=1', 'add ns/d=1']);
       expect(lists().map((r) => r.query.has('continue'))).toEqual([false, true, false, true]);
@@ -115,7 +119,7 @@ describe('Informer', () => {
 
     it('reports not synced to waiters that give up or when stopped first', async () => {
       things.failNextLists(10_000, 500);
-      const { informer } = start();
+      const { informer } = start({ watchList: false });
       expect(await informer.waitForSync(AbortSignal.timeout(50))).toBe(false);
       const waiting = informer.waitForSync();
       await informer.stop();
@@ -128,7 +132,12 @@ describe('Informer', () => {
   describe('watching', () => {
     it('watches from the listed resourceVersion with bookmarks, selectors and a jittered timeout', async () => {
       things.create(thing('a', '1'));
-      const { informer } = start({ labelSelector: 'app=x', fieldSelector: 'spec.node=n', random: () => 0.5 });
+      const { informer } = start({
+        labelSelector: 'app=x',
+        fieldSelector: 'spec.node=n',
+        random: () => 0.5,
+        watchList: false,
+      });
       await informer.waitForSync();
       await waitFor(() => watches().length === 1, 'the watch request');
       const query = watches()[0].query;
@@ -187,7 +196,7 @@ describe('Informer', () => {
       expect(watches()[1].query.get('resourceVersion')).toBe(rv);
       things.update(thing('a', '2'));
       await waitFor(() => events.length === 2, 'the update');
-      expect(informer.stats()).toMatchObject({ watchFailures: 0, lists: 1 });
+      expect(informer.stats()).toMatchObject({ watchFailures: 0, watchLists: 1, lists: 0 });
     });
 
     it('re-watches from the last resourceVersion after the socket is destroyed, missing nothing', async () => {
@@ -204,7 +213,7 @@ describe('Informer', () => {
       await waitFor(() => events.length === 3, 'the update made during the outage');
       expect(events).toEqual(['add ns/a=1', 'update ns/a 1->2', 'update ns/a 2->3']);
       expect(watches()[1].query.get('resourceVersion')).toBe(rv);
-      expect(informer.stats()).toMatchObject({ lists: 1, watchFailures: 1 });
+      expect(informer.stats()).toMatchObject({ watchLists: 1, lists: 0, watchFailures: 1 });
     });
 
     it('keeps retrying a watch that fails with HTTP 500, with backoff, and never gives up', async () => {
@@ -216,7 +225,7 @@ describe('Informer', () => {
       things.create(thing('late', '1'));
       await waitFor(() => events.length === 1, 'the add after the failures');
       expect(events).toEqual(['add ns/late=1']);
-      expect(informer.stats()).toMatchObject({ watchFailures: 7, lists: 1 });
+      expect(informer.stats()).toMatchObject({ watchFailures: 7, watchLists: 1, lists: 0 });
       expect(watches()).toHaveLength(8);
       const retries = logLines.filter((l) => l.msg === 'Watch failed, watching again from the last resourceVersion');
       expect(retries).toHaveLength(7);
@@ -250,12 +259,15 @@ describe('Informer', () => {
       things.sendError(statusBody(500, 'etcd hiccup'));
       await waitFor(() => watches().length === 2, 'the second watch');
       expect(watches()[1].query.get('resourceVersion')).toBe(rv);
-      expect(informer.stats()).toMatchObject({ lists: 1, watchFailures: 1, expired: 0 });
+      expect(informer.stats()).toMatchObject({ watchLists: 1, lists: 0, watchFailures: 1, expired: 0 });
       expect(events).toEqual(['add ns/a=1']);
     });
   });
 
-  describe('relisting after 410 Gone', () => {
+  describe.each([
+    { mode: 'watch-list', watchList: true },
+    { mode: 'LIST', watchList: false },
+  ])('relisting after 410 Gone ($mode)', ({ watchList }) => {
     /** Changes made while the informer cannot see them, then history compacted past its resourceVersion. */
     async function outage(): Promise<void> {
       things.stallWatches();
@@ -265,9 +277,9 @@ describe('Informer', () => {
       things.compact();
     }
 
-    async function synced(options: Partial<InformerOptions<Thing>> = {}) {
+    async function synced() {
       for (const name of ['a', 'b', 'c']) things.create(thing(name, '1'));
-      const started = start(options);
+      const started = start({ watchList });
       await started.informer.waitForSync();
       await waitFor(() => things.openWatches === 1, 'the watch');
       return started;
@@ -280,7 +292,8 @@ describe('Informer', () => {
       await waitFor(() => events.length === 6, 'the relist events');
       expect(events.slice(3)).toEqual(['update ns/a 1->2', 'add ns/d=1', 'delete ns/b=1 (final state unknown)']);
       expect(informer.keys().sort()).toEqual(['ns/a', 'ns/c', 'ns/d']);
-      expect(informer.stats()).toMatchObject({ lists: 2, expired: 1 });
+      expect(syncs(informer)).toBe(2);
+      expect(informer.stats().expired).toBe(1);
       await waitFor(() => things.openWatches === 1, 'the watch after the relist');
       things.update(thing('c', '2'));
       await waitFor(() => events.length === 7, 'an update after the relist');
@@ -300,7 +313,7 @@ describe('Informer', () => {
     it('delivers nothing for objects whose resourceVersion did not change', async () => {
       const { informer, events } = await synced();
       things.sendError(statusBody(410, 'too old resource version', 'Expired'));
-      await waitFor(() => informer.stats().lists === 2, 'the relist');
+      await waitFor(() => syncs(informer) === 2, 'the relist');
       expect(events).toEqual(['add ns/a=1', 'add ns/b=1', 'add ns/c=1']);
       expect(informer.get('ns/a')?.data).toBe('1');
     });
@@ -308,10 +321,138 @@ describe('Informer', () => {
     it('keeps retrying a relist that fails with HTTP 500', async () => {
       const { informer, events } = await synced();
       await outage();
+      // In watch-list mode every attempt is refused first and falls back to a LIST, which fails too.
+      things.watchListSupported = false;
       things.failNextLists(4, 500);
       things.destroyWatches();
       await waitFor(() => events.length === 6, 'the relist events');
-      expect(informer.stats()).toMatchObject({ lists: 2, listFailures: 4, expired: 1 });
+      expect(syncs(informer)).toBe(2);
+      expect(informer.stats()).toMatchObject({ listFailures: 4, expired: 1 });
+    });
+  });
+
+  describe('initial state and resourceVersions, as client-go v0.36', () => {
+    it('streams the initial state through a watch-list and keeps watching on the same connection', async () => {
+      things.create(thing('a', '1'));
+      things.create(thing('b', '1'));
+      const { informer, events } = start({ random: () => 0 });
+      const seenBeforeSync: boolean[] = [];
+      informer.addEventHandler({ add: () => seenBeforeSync.push(informer.hasSynced()) });
+      expect(await informer.waitForSync()).toBe(true);
+      expect(events).toEqual(['add ns/a=1', 'add ns/b=1']);
+      expect(seenBeforeSync).toEqual([false, false]);
+      expect(lists()).toEqual([]);
+      expect(Object.fromEntries(watches()[0].query)).toEqual({
+        watch: '1',
+        allowWatchBookmarks: 'true',
+        sendInitialEvents: 'true',
+        resourceVersionMatch: 'NotOlderThan',
+        timeoutSeconds: '300',
+      });
+      expect(informer.lastSyncResourceVersion()).toBe(things.get('ns/b')?.metadata?.resourceVersion);
+
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      things.update(thing('a', '2'));
+      await waitFor(() => events.length === 3, 'the update');
+      expect(events[2]).toBe('update ns/a 1->2');
+      expect(informer.stats()).toMatchObject({ watches: 1, watchLists: 1, lists: 0 });
+    });
+
+    it('after 410 streams the state again, not older than the last resourceVersion', async () => {
+      things.create(thing('a', '1'));
+      const { informer, events } = start();
+      await informer.waitForSync();
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      things.update(thing('a', '2'));
+      await waitFor(() => events.length === 2, 'the update');
+      const rv = informer.lastSyncResourceVersion();
+      things.sendError(statusBody(410, 'too old resource version', 'Expired'));
+      await waitFor(() => informer.stats().watchLists === 2, 'the second watch-list');
+      const again = watches()[1].query;
+      expect([again.get('sendInitialEvents'), again.get('resourceVersionMatch'), again.get('resourceVersion')]).toEqual(
+        ['true', 'NotOlderThan', rv],
+      );
+      expect(events).toEqual(['add ns/a=1', 'update ns/a 1->2']);
+    });
+
+    it('streams the latest state at once when the server no longer or not yet has the resourceVersion', async () => {
+      things.create(thing('a', '1'));
+      const { informer } = start();
+      await informer.waitForSync();
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      const rv = informer.lastSyncResourceVersion();
+      things.failNextWatches(1, 504, tooLargeResourceVersionStatus(rv));
+      things.sendError(statusBody(410, 'too old resource version', 'Expired'));
+      await waitFor(() => informer.stats().watchLists === 2, 'the consistent watch-list');
+      expect(watches().map((r) => r.query.get('resourceVersion'))).toEqual([null, rv, null]);
+      expect(watches().every((r) => r.query.get('sendInitialEvents') === 'true')).toBe(true);
+      expect(informer.stats()).toMatchObject({ expired: 2, watchFailures: 0, lists: 0 });
+    });
+
+    it('lists instead when the server refuses watch-lists: first at "0", after 410 at the last resourceVersion', async () => {
+      things.watchListSupported = false;
+      things.create(thing('a', '1'));
+      const { informer, events } = start();
+      await informer.waitForSync();
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      expect(events).toEqual(['add ns/a=1']);
+      const listedRv = informer.lastSyncResourceVersion();
+      expect(watches().map((r) => r.query.get('sendInitialEvents'))).toEqual(['true', null]);
+      expect(watches()[1].query.get('resourceVersion')).toBe(listedRv);
+
+      things.sendError(statusBody(410, 'too old resource version', 'Expired'));
+      await waitFor(() => informer.stats().lists === 2 && watches().length === 4, 'the relist and the next watch');
+      // Each sync tries the watch-list again before it lists.
+      expect(watches().map((r) => r.query.get('sendInitialEvents'))).toEqual(['true', null, 'true', null]);
+      // The relist asks for data at least as new as what the informer has seen, unpaged, so that the
+      // watch cache can serve it.
+      expect(lists().map((r) => [r.query.get('resourceVersion'), r.query.get('limit')])).toEqual([
+        ['0', '500'],
+        [listedRv, null],
+      ]);
+      expect(informer.stats()).toMatchObject({ watchLists: 0, lists: 2, listFailures: 0, watchFailures: 0 });
+    });
+
+    it('relists with a consistent read when the last resourceVersion is gone or too large', async () => {
+      things.create(thing('a', '1'));
+      const { informer } = start({ watchList: false });
+      await informer.waitForSync();
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      const rv = informer.lastSyncResourceVersion();
+      things.failNextLists(1, 410, statusBody(410, 'too old resource version', 'Expired'));
+      things.sendError(statusBody(410, 'too old resource version', 'Expired'));
+      await waitFor(() => informer.stats().lists === 2, 'the relist');
+      expect(lists().map((r) => [r.query.get('resourceVersion'), r.query.get('limit')])).toEqual([
+        ['0', '500'],
+        [rv, null],
+        [null, null],
+      ]);
+
+      await waitFor(() => things.openWatches === 1, 'the watch after the relist');
+      const relistedRv = informer.lastSyncResourceVersion();
+      things.failNextLists(1, 504, tooLargeResourceVersionStatus(relistedRv));
+      things.sendError(statusBody(410, 'too old resource version', 'Expired'));
+      await waitFor(() => informer.stats().lists === 3, 'the second relist');
+      const relists = lists().slice(3);
+      expect(relists.map((r) => r.query.get('resourceVersion'))).toEqual([relistedRv, null]);
+      expect(informer.stats().listFailures).toBe(0);
+    });
+
+    it('keeps relists paged when the list at "0" came back in pages (no watch cache)', async () => {
+      for (let i = 0; i < 501; i++) things.create(thing(`t${String(i).padStart(3, '0')}`, '1'));
+      const { informer } = start({ watchList: false });
+      await informer.waitForSync();
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      const rv = informer.lastSyncResourceVersion();
+      things.sendError(statusBody(410, 'too old resource version', 'Expired'));
+      await waitFor(() => informer.stats().lists === 2, 'the relist');
+      expect(lists().map((r) => [r.query.get('resourceVersion'), r.query.get('limit')])).toEqual([
+        ['0', '500'],
+        [null, '500'],
+        [rv, '500'],
+        [null, '500'],
+      ]);
+      expect(informer.list()).toHaveLength(501);
     });
   });
 
@@ -331,6 +472,44 @@ describe('Informer', () => {
       expect(String(logLines.find((l) => l.msg?.toString().startsWith('Watch failed'))?.error)).toContain(
         'watch received no data for 1200 ms',
       );
+    });
+
+    it('keeps the timeout-based limit until the server has sent a periodic bookmark', async () => {
+      things.create(thing('a', '1'));
+      const { informer } = start({ minWatchTimeoutSeconds: 600, watchInactivityAfterBookmarkMs: 100 });
+      await informer.waitForSync(); // ended by the initial-events-end bookmark, which is no heartbeat
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      things.stallWatches();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(watches()).toHaveLength(1);
+      expect(informer.stats().watchFailures).toBe(0);
+    });
+
+    it('once the server sends periodic bookmarks, restarts a watch silent for the bookmark limit', async () => {
+      things.create(thing('a', '1'));
+      const { informer, events } = start({ minWatchTimeoutSeconds: 600, watchInactivityAfterBookmarkMs: 200 });
+      await informer.waitForSync();
+      await waitFor(() => things.openWatches === 1, 'the watch');
+      things.bookmark();
+      // One ADDED and the initial-events-end bookmark came before.
+      await waitFor(() => informer.stats().events === 3, 'the periodic bookmark');
+
+      things.stallWatches();
+      things.update(thing('a', '2'));
+      const stalledAt = Date.now();
+      await waitFor(() => events.length === 2, 'the update after the restart');
+      expect(Date.now() - stalledAt).toBeGreaterThanOrEqual(190);
+      expect(String(logLines.find((l) => l.msg?.toString().startsWith('Watch failed'))?.error)).toContain(
+        'watch received no data for 200 ms',
+      );
+
+      // Later watches get the short limit from their start.
+      await waitFor(() => things.openWatches === 1, 'the second watch');
+      things.stallWatches();
+      things.update(thing('a', '3'));
+      await waitFor(() => events.length === 3, 'the update after the second restart');
+      expect(watches()).toHaveLength(3);
+      expect(informer.stats()).toMatchObject({ watchFailures: 2, watchLists: 1 });
     });
 
     it('aborts a watch that gets no response headers within the request timeout', async () => {

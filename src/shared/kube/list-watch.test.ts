@@ -85,6 +85,20 @@ describe('listAll', () => {
     expect(requests.some((r) => r.query.has('resourceVersion'))).toBe(false);
   });
 
+  it('sends a resourceVersion with the first page only, and says whether the answer came in pages', async () => {
+    const paged = await list({ resourceVersion: '0' });
+    expect(paged.paginated).toBe(true);
+    expect(server.requestsTo(path).map((r) => r.query.get('resourceVersion'))).toEqual(['0', null, null]);
+  });
+
+  it('asks for everything in one response when pageSize is 0', async () => {
+    const rv = collection.get('e')?.metadata?.resourceVersion;
+    const whole = await list({ pageSize: 0, resourceVersion: rv });
+    expect([whole.items.length, whole.paginated, whole.resourceVersion]).toEqual([5, false, rv]);
+    const [request] = server.requestsTo(path);
+    expect([request.query.has('limit'), request.query.get('resourceVersion')]).toEqual([false, rv]);
+  });
+
   it('starts over from the first page when a continue token has expired', async () => {
     let compacted = false;
     collection.beforeListPage = (token) => {

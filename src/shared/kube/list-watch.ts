@@ -15,6 +15,13 @@ export interface ListAllOptions {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * "0" lets the apiserver answer from its watch cache, a version it handed out earlier asks for data
+   * at least that new; undefined or "" is a consistent (quorum) read. Sent with the first page only: a
+   * continue token carries its own snapshot.
+   */
+  resourceVersion?: string;
+  /** Items per page; 0 asks for everything in one response. */
   pageSize: number;
   /** Each page request is aborted after this long. */
   pageTimeoutMs: number;
@@ -27,14 +34,17 @@ export interface ListAllOptions {
 export interface ListResult {
   items: unknown[];
   resourceVersion: string;
+  /** The server split the answer into pages (it did not ignore the limit). */
+  paginated: boolean;
 }
 
 /**
- * Lists a whole collection page by page. Without a resourceVersion the apiserver serves a consistent
- * read, and every continue token pins the snapshot of the first page; if compaction removes that
- * snapshot mid-way (410 on a continue request), the list starts over from the first page.
+ * Lists a whole collection page by page. Every continue token pins the snapshot of the first page; if
+ * compaction removes that snapshot mid-way (410 on a continue request), the list starts over from the
+ * first page.
  */
 export async function listAll(options: ListAllOptions): Promise<ListResult> {
+  let paginated = false;
   for (;;) {
     const items: unknown[] = [];
     let resourceVersion = '';
@@ -45,8 +55,9 @@ export async function listAll(options: ListAllOptions): Promise<ListResult> {
         for (const item of page.items ?? []) items.push(item);
         resourceVersion = page.metadata?.resourceVersion ?? '';
         continueToken = page.metadata?.continue || undefined;
+        if (continueToken !== undefined) paginated = true;
       } while (continueToken !== undefined);
-      return { items, resourceVersion };
+      return { items, resourceVersion, paginated };
     } catch (err) {
       if (continueToken === undefined || !isGone(err) || options.signal.aborted) throw err;
       options.onRestart?.();
@@ -61,8 +72,9 @@ async function listPage(options: ListAllOptions, continueToken: string | undefin
       method: 'GET',
       path: options.path,
       query: {
-        limit: options.pageSize,
+        limit: options.pageSize > 0 ? options.pageSize : undefined,
         continue: continueToken,
+        resourceVersion: continueToken === undefined ? options.resourceVersion || undefined : undefined,
         labelSelector: options.labelSelector,
         fieldSelector: options.fieldSelector,
       },

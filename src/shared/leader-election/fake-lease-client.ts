@@ -1,5 +1,5 @@
 import type { V1Lease } from '@kubernetes/client-node';
-import { LeaseApiError } from './lease-client.js';
+import { KubeApiError } from '../kube/errors.js';
 import type { LeaseClient } from './lease-client.js';
 
 export type LeaseVerb = 'get' | 'create' | 'replace';
@@ -10,9 +10,15 @@ export interface LeaseCall {
   name: string;
   /** The JSON body as it would go on the wire (create and replace). */
   body?: string;
+  /** The caller's signal; the call rejects with its reason once it aborts. */
+  signal?: AbortSignal;
 }
 
-/** Runs before a call is served: throw to fail it, return a promise to delay it. */
+/**
+ * Runs before a call is served: throw to fail it, return a promise to delay
+ * it. A delayed call whose signal aborts rejects at once and writes nothing,
+ * like an aborted request the apiserver never received.
+ */
 export type LeaseInterceptor = (call: LeaseCall) => void | Promise<void>;
 
 /** What the apiserver accepts for a MicroTime (Go layout 2006-01-02T15:04:05.000000Z07:00). */
@@ -23,7 +29,8 @@ const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2
  * cares: bodies go through JSON (so MicroTimes come back as strings, as with
  * client-node), resourceVersion increments on every write, a stale
  * resourceVersion on PUT answers 409, a missing Lease 404, and MicroTimes in
- * the 3-digit Date form are rejected.
+ * the 3-digit Date form are rejected. Failures are the KubeApiErrors
+ * coordinationLeaseClient throws.
  */
 export class FakeLeaseClient implements LeaseClient {
   readonly calls: LeaseCall[] = [];
@@ -35,39 +42,54 @@ export class FakeLeaseClient implements LeaseClient {
     this.interceptor = interceptor;
   }
 
-  async get(namespace: string, name: string): Promise<V1Lease | undefined> {
-    await this.enter({ verb: 'get', namespace, name });
+  async get(namespace: string, name: string, signal?: AbortSignal): Promise<V1Lease | undefined> {
+    await this.enter({ verb: 'get', namespace, name, signal });
     const text = this.store.get(key(namespace, name));
     return text === undefined ? undefined : (JSON.parse(text) as V1Lease);
   }
 
-  async create(namespace: string, lease: V1Lease): Promise<V1Lease> {
+  async create(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
     const name = lease.metadata?.name ?? '';
     const body = JSON.stringify(lease);
-    await this.enter({ verb: 'create', namespace, name, body });
+    await this.enter({ verb: 'create', namespace, name, body, signal });
     const incoming = decode(body);
     if (this.store.has(key(namespace, name))) {
-      throw new LeaseApiError(409, 'AlreadyExists', `leases.coordination.k8s.io "${name}" already exists`);
+      throw apiError(`POST lease ${namespace}/${name}`, {
+        code: 409,
+        reason: 'AlreadyExists',
+        message: `leases.coordination.k8s.io "${name}" already exists`,
+      });
     }
     return this.write(namespace, incoming);
   }
 
-  async replace(namespace: string, name: string, lease: V1Lease): Promise<V1Lease> {
+  async replace(namespace: string, name: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
     const body = JSON.stringify(lease);
-    await this.enter({ verb: 'replace', namespace, name, body });
+    await this.enter({ verb: 'replace', namespace, name, body, signal });
     const incoming = decode(body);
     const current = this.read(namespace, name);
-    if (!current) throw new LeaseApiError(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`);
+    const context = `PUT lease ${namespace}/${name}`;
+    if (!current) {
+      throw apiError(context, {
+        code: 404,
+        reason: 'NotFound',
+        message: `leases.coordination.k8s.io "${name}" not found`,
+      });
+    }
     if (incoming.metadata?.name !== name) {
-      throw new LeaseApiError(400, 'BadRequest', 'the name of the object does not match the name on the URL');
+      throw apiError(context, {
+        code: 400,
+        reason: 'BadRequest',
+        message: 'the name of the object does not match the name on the URL',
+      });
     }
     const sent = incoming.metadata?.resourceVersion;
     if (sent && sent !== current.metadata?.resourceVersion) {
-      throw new LeaseApiError(
-        409,
-        'Conflict',
-        `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-      );
+      throw apiError(context, {
+        code: 409,
+        reason: 'Conflict',
+        message: `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      });
     }
     return this.write(namespace, incoming);
   }
@@ -95,8 +117,28 @@ export class FakeLeaseClient implements LeaseClient {
 
   private async enter(call: LeaseCall): Promise<void> {
     this.calls.push(call);
-    await this.interceptor?.(call);
+    call.signal?.throwIfAborted();
+    const intercepted = this.interceptor?.(call);
+    if (!intercepted) return;
+    const signal = call.signal;
+    if (!signal) return intercepted;
+    const aborted = Promise.withResolvers<never>();
+    const onAbort = (): void => aborted.reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await Promise.race([intercepted, aborted.promise]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
+}
+
+function apiError(context: string, status: { code: number; reason: string; message: string }): KubeApiError {
+  return new KubeApiError({
+    code: status.code,
+    status: { kind: 'Status', apiVersion: 'v1', status: 'Failure', ...status },
+    context,
+  });
 }
 
 function key(namespace: string, name: string): string {
@@ -108,7 +150,11 @@ function decode(body: string): V1Lease {
   for (const field of ['acquireTime', 'renewTime'] as const) {
     const value: unknown = lease.spec?.[field];
     if (value !== undefined && value !== null && !(typeof value === 'string' && MICRO_TIME.test(value))) {
-      throw new LeaseApiError(400, 'BadRequest', `spec.${field}: cannot parse ${JSON.stringify(value)} as a MicroTime`);
+      throw apiError('lease body', {
+        code: 400,
+        reason: 'BadRequest',
+        message: `spec.${field}: cannot parse ${JSON.stringify(value)} as a MicroTime`,
+      });
     }
   }
   return lease;

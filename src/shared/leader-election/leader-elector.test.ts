@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { V1Lease } from '@kubernetes/client-node';
-import { discardLogger } from '../log/logger.js';
+import { KubeApiError } from '../kube/errors.js';
+import { discardLogger, Logger } from '../log/logger.js';
 import { FakeClock } from '../testing/fake-clock.js';
 import { FakeLeaseClient } from './fake-lease-client.js';
-import type { LeaseVerb } from './fake-lease-client.js';
-import { LeaseApiError } from './lease-client.js';
+import type { LeaseCall, LeaseVerb } from './fake-lease-client.js';
 import type { LeaseClient } from './lease-client.js';
 import { LeaderElector } from './leader-elector.js';
-import type { LeaderElectorOptions } from './leader-elector.js';
+import type { LeaderElectorOptions, StoppedLeading } from './leader-elector.js';
 
 const NS = 'kube-system';
 const NAME = 'hostpath-csi-k8s-io';
@@ -23,19 +23,19 @@ class ElectorClient implements LeaseClient {
     this.store = store;
   }
 
-  async get(namespace: string, name: string): Promise<V1Lease | undefined> {
+  async get(namespace: string, name: string, signal?: AbortSignal): Promise<V1Lease | undefined> {
     await this.hook?.('get');
-    return this.store.get(namespace, name);
+    return this.store.get(namespace, name, signal);
   }
 
-  async create(namespace: string, lease: V1Lease): Promise<V1Lease> {
+  async create(namespace: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
     await this.hook?.('create');
-    return this.store.create(namespace, lease);
+    return this.store.create(namespace, lease, signal);
   }
 
-  async replace(namespace: string, name: string, lease: V1Lease): Promise<V1Lease> {
+  async replace(namespace: string, name: string, lease: V1Lease, signal?: AbortSignal): Promise<V1Lease> {
     await this.hook?.('replace');
-    return this.store.replace(namespace, name, lease);
+    return this.store.replace(namespace, name, lease, signal);
   }
 }
 
@@ -46,6 +46,7 @@ interface Harness {
   done: Promise<void>;
   leading: AbortSignal[];
   stopped: number;
+  stops: StoppedLeading[];
   newLeaders: string[];
   events: string[];
 }
@@ -70,6 +71,7 @@ function start(
     controller,
     leading: [],
     stopped: 0,
+    stops: [],
     newLeaders: [],
     events: [],
     elector: undefined as unknown as LeaderElector,
@@ -84,7 +86,10 @@ function start(
     logger: discardLogger(),
     random: () => 0,
     onStartedLeading: (signal) => void harness.leading.push(signal),
-    onStoppedLeading: () => void harness.stopped++,
+    onStoppedLeading: (stopped) => {
+      harness.stopped++;
+      harness.stops.push(stopped);
+    },
     onNewLeader: (leader) => void harness.newLeaders.push(leader),
     recordEvent: (lease, message) => void harness.events.push(`${lease.kind}/${lease.metadata?.name}: ${message}`),
     ...options,
@@ -252,11 +257,37 @@ describe('LeaderElector acquiring', () => {
     const times: number[] = [];
     start(store, clock, 'node-b', { random: () => 1 }, (verb) => {
       times.push(clock.now() - START);
-      if (verb === 'get' && times.length === 1) throw new LeaseApiError(500, 'InternalError', 'etcd timeout');
+      if (verb === 'get' && times.length === 1) {
+        throw new KubeApiError({
+          code: 500,
+          status: { reason: 'InternalError', message: 'etcd timeout' },
+          context: 'GET lease',
+        });
+      }
     });
     await clock.advance(30_000);
 
     expect(times).toEqual([0, 11_000, 22_000]);
+  });
+
+  it('gives each acquire attempt renewDeadline, then aborts it and tries again', async () => {
+    const clock = new FakeClock(START);
+    const store = new FakeLeaseClient();
+    store.put(NS, heldLease(''));
+    store.intercept(() => (store.calls.length === 1 ? new Promise<void>(() => {}) : undefined));
+    const b = start(store, clock, 'node-b');
+    await clock.advance(9_999);
+    const hung = store.calls[0];
+    expect(hung.signal?.aborted).toBe(false);
+    await clock.advance(1);
+    expect(hung.signal?.reason).toMatchObject({ name: 'TimeoutError' });
+    expect(isLeading(b)).toBe(false);
+
+    // The next attempt comes retryPeriod later (jitter pinned to 0) and takes the free Lease.
+    await clock.advance(4_999);
+    expect(store.calls).toHaveLength(1);
+    await clock.advance(1);
+    expect(isLeading(b)).toBe(true);
   });
 
   it('resumes a Lease it already holds (restart with the same identity) without counting a transition', async () => {
@@ -373,10 +404,28 @@ describe('LeaderElector renewing', () => {
     expect(isLeading(a)).toBe(true);
     await clock.advance(1);
     await a.done;
-    expect(a.stopped).toBe(1);
+    expect(a.stops).toEqual([{ lost: true }]);
     expect(a.leading[0].aborted).toBe(true);
     expect(await metricValue(registry, 'leader_election_master_status')).toBe(0);
     expect(a.events).toEqual([`Lease/${NAME}: node-a became leader`, `Lease/${NAME}: node-a stopped leading`]);
+  });
+
+  it('aborts a renewal request still pending when renewDeadline passes', async () => {
+    const clock = new FakeClock(START);
+    const store = new FakeLeaseClient();
+    const a = start(store, clock, 'node-a');
+    await clock.advance(0);
+    store.intercept(() => new Promise<void>(() => {}));
+    await clock.advance(5_000);
+    const renewal = store.calls.at(-1);
+    expect(renewal?.verb).toBe('replace');
+
+    await clock.advance(9_999);
+    expect(renewal?.signal?.aborted).toBe(false);
+    await clock.advance(1);
+    await a.done;
+    expect(renewal?.signal?.reason).toMatchObject({ name: 'TimeoutError' });
+    expect(a.stops).toEqual([{ lost: true }]);
   });
 
   it('keeps leading when a renewal succeeds on a retry within renewDeadline', async () => {
@@ -402,7 +451,7 @@ describe('LeaderElector renewing', () => {
     renewAs(store, 'node-z', '2023-11-14T22:13:21.000000Z');
     await clock.advance(15_000);
 
-    expect(a.stopped).toBe(1);
+    expect(a.stops).toEqual([{ lost: true }]);
     expect(a.elector.isLeader()).toBe(false);
     expect(store.read(NS, NAME)?.spec?.holderIdentity).toBe('node-z');
   });
@@ -417,7 +466,7 @@ describe('LeaderElector stopping', () => {
     a.controller.abort();
     await a.done;
 
-    expect(a.stopped).toBe(1);
+    expect(a.stops).toEqual([{ lost: false }]);
     expect(a.leading[0].aborted).toBe(true);
     expect(store.read(NS, NAME)?.spec).toEqual({
       holderIdentity: '',
@@ -428,6 +477,76 @@ describe('LeaderElector stopping', () => {
     });
   });
 
+  it('aborts a renewal PUT hanging at cancel and then releases without a conflict', async () => {
+    const clock = new FakeClock(START);
+    const store = new FakeLeaseClient();
+    const lines: string[] = [];
+    const logger = new Logger({ verbosity: 0, sink: (line) => void lines.push(line) });
+    const a = start(store, clock, 'node-a', { releaseOnCancel: true, logger });
+    await clock.advance(0);
+    store.intercept((call) => (call.verb === 'replace' ? new Promise<void>(() => {}) : undefined));
+    await clock.advance(5_000);
+    const renewal = store.calls.at(-1);
+    expect(renewal?.verb).toBe('replace');
+    store.intercept(undefined);
+    a.controller.abort();
+    await a.done;
+
+    expect(renewal?.signal?.aborted).toBe(true);
+    expect(store.read(NS, NAME)?.spec?.holderIdentity).toBe('');
+    expect(store.read(NS, NAME)?.spec?.renewTime).toBe('2023-11-14T22:13:25.000000Z');
+    expect(lines.filter((l) => l.includes('Failed to release lock'))).toEqual([]);
+    expect(a.stops).toEqual([{ lost: false }]);
+  });
+
+  it('releases over a fresh read when an abandoned renewal landed anyway (409 on the first release PUT)', async () => {
+    const clock = new FakeClock(START);
+    const store = new FakeLeaseClient();
+    const a = start(store, clock, 'node-a', { releaseOnCancel: true });
+    await clock.advance(0);
+    store.intercept((call) => {
+      if (call.verb !== 'replace') return;
+      // The apiserver applies the renewal, but the response never arrives.
+      store.intercept(undefined);
+      renewAs(store, 'node-a', '2023-11-14T22:13:25.000000Z');
+      return new Promise<void>(() => {});
+    });
+    await clock.advance(5_000);
+    const before = store.calls.length;
+    a.controller.abort();
+    await a.done;
+
+    expect(store.calls.slice(before).map((c) => c.verb)).toEqual(['replace', 'get', 'replace']);
+    expect(store.read(NS, NAME)?.spec?.holderIdentity).toBe('');
+    expect(store.read(NS, NAME)?.spec?.leaseTransitions).toBe(0);
+  });
+
+  it('waits for an attempt that ignores the abort before releasing', async () => {
+    const clock = new FakeClock(START);
+    const store = new FakeLeaseClient();
+    const gate = Promise.withResolvers<void>();
+    const a = start(store, clock, 'node-a', { releaseOnCancel: true });
+    await clock.advance(0);
+    a.client.hook = (verb) => {
+      if (verb !== 'replace') return;
+      a.client.hook = undefined;
+      return gate.promise;
+    };
+    await clock.advance(5_000);
+    const before = store.calls.length;
+    a.controller.abort();
+    await clock.advance(1_000);
+    expect(store.calls.length).toBe(before);
+    expect(a.stopped).toBe(0);
+
+    gate.resolve();
+    await a.done;
+    // The late renewal reaches the store with its signal aborted and is refused; the release goes through.
+    const late: LeaseCall | undefined = store.calls[before];
+    expect(late?.signal?.aborted).toBe(true);
+    expect(store.read(NS, NAME)?.spec?.holderIdentity).toBe('');
+  });
+
   it('leaves the Lease held on cancel without releaseOnCancel', async () => {
     const clock = new FakeClock(START);
     const store = new FakeLeaseClient();
@@ -436,7 +555,7 @@ describe('LeaderElector stopping', () => {
     a.controller.abort();
     await a.done;
 
-    expect(a.stopped).toBe(1);
+    expect(a.stops).toEqual([{ lost: false }]);
     expect(store.read(NS, NAME)?.spec?.holderIdentity).toBe('node-a');
   });
 
@@ -465,7 +584,7 @@ describe('LeaderElector stopping', () => {
     await b.done;
 
     expect(b.leading).toEqual([]);
-    expect(b.stopped).toBe(1);
+    expect(b.stops).toEqual([{ lost: false }]);
     expect(store.read(NS, NAME)?.spec?.holderIdentity).toBe('node-a');
   });
 });

@@ -3,6 +3,7 @@ import type { V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { sleep } from '../clock/clock.js';
 import type { Clock } from '../clock/clock.js';
+import { isConflict } from '../kube/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { LeaseClient } from './lease-client.js';
 import { leaderMetrics } from './metrics.js';
@@ -34,14 +35,26 @@ export interface LeaderElectorOptions {
   metricsName?: string;
   /** Source of the acquire loop's jitter; tests pin it. */
   random?: () => number;
-  /** Called once leadership is acquired; the signal aborts when leadership ends. */
+  /**
+   * Called once leadership is acquired; the signal aborts when leadership ends.
+   * A rejection is only logged: whoever must not keep leading on a failed
+   * start (newSidecarLeaderElector) handles it in the callback.
+   */
   onStartedLeading(signal: AbortSignal): void | Promise<void>;
   /** Called whenever run() ends, whether leadership was lost, never gained or cancelled (as in client-go). */
-  onStoppedLeading(): void;
+  onStoppedLeading(stopped: StoppedLeading): void;
   /** Called when a different holder is observed, including the first one and this replica. */
   onNewLeader?(identity: string): void;
   /** Posts a LeaderElection event about the Lease; message is "<identity> became leader" or "… stopped leading". */
   recordEvent?(lease: V1Lease, message: string): void;
+}
+
+export interface StoppedLeading {
+  /**
+   * True when this replica led and could not renew (deadline passed, Lease
+   * taken); false when run() was cancelled, whether it was leading or not.
+   */
+  lost: boolean;
 }
 
 export interface HealthStatus {
@@ -60,6 +73,12 @@ interface ElectionRecord {
 }
 
 type RenewOutcome = 'renewed' | 'lost' | 'cancelled';
+
+/** A signal that aborts at a deadline or with its parent; dispose() drops the timer and the listener. */
+interface Deadline {
+  signal: AbortSignal;
+  dispose(): void;
+}
 
 /**
  * client-go's leader election on a coordination.k8s.io Lease, kept
@@ -97,6 +116,12 @@ export class LeaderElector {
   private observedTime = 0;
   private reportedLeader = '';
   private running = false;
+  /**
+   * The latest tryAcquireOrRenew. The loops stop waiting for it at its
+   * deadline even if the LeaseClient ignores the abort, so it may still be
+   * running; release() waits for it so the two writes never race.
+   */
+  private inflight: Promise<boolean> = Promise.resolve(false);
 
   constructor(options: LeaderElectorOptions) {
     this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
@@ -156,20 +181,23 @@ export class LeaderElector {
   async run(signal: AbortSignal): Promise<void> {
     if (this.running) throw new Error('LeaderElector.run called twice');
     this.running = true;
+    let lost = false;
     try {
       if (!(await this.acquire(signal))) return;
+      // Until renew() says otherwise: an unexpected failure while leading must not pass for a requested stop.
+      lost = true;
       const leading = new AbortController();
       const stop = (): void => leading.abort();
       signal.addEventListener('abort', stop, { once: true });
       this.startLeading(leading.signal);
       try {
-        await this.renew(signal);
+        lost = (await this.renew(signal)) === 'lost';
       } finally {
         signal.removeEventListener('abort', stop);
         leading.abort();
       }
     } finally {
-      this.invoke('onStoppedLeading', () => this.callbacks.onStoppedLeading());
+      this.invoke('onStoppedLeading', () => this.callbacks.onStoppedLeading({ lost }));
     }
   }
 
@@ -180,7 +208,9 @@ export class LeaderElector {
   private async acquire(signal: AbortSignal): Promise<boolean> {
     this.logger.info('Attempting to acquire leader lease');
     while (!signal.aborted) {
-      const acquired = await settle(this.clock, this.tryAcquireOrRenew(), undefined, signal);
+      // client-go bounds acquire requests only by the client's timeout, which kube-controller-manager sets to
+      // renewDeadline for its leader-election client; without one a hung GET would stall the campaign for good.
+      const acquired = await this.attempt(this.clock.monotonic() + this.renewDeadlineMs, signal);
       this.maybeReportTransition();
       if (acquired) {
         this.emitEvent('became leader');
@@ -205,9 +235,10 @@ export class LeaderElector {
   }
 
   /** Renews every retryPeriod; a renewal may retry for up to renewDeadline before leadership counts as lost. */
-  private async renew(signal: AbortSignal): Promise<void> {
+  private async renew(signal: AbortSignal): Promise<'lost' | 'cancelled'> {
+    let outcome: RenewOutcome;
     for (;;) {
-      const outcome = await this.renewWithinDeadline(signal);
+      outcome = await this.renewWithinDeadline(signal);
       if (outcome === 'cancelled') break;
       this.maybeReportTransition();
       if (outcome === 'lost') {
@@ -216,17 +247,22 @@ export class LeaderElector {
       }
       this.logger.v(5).info('Successfully renewed lease');
       await sleep(this.clock, this.retryPeriodMs, signal);
-      if (signal.aborted) break;
+      if (signal.aborted) {
+        outcome = 'cancelled';
+        break;
+      }
     }
     this.metrics.leaderOff(this.metricsName);
     if (this.releaseOnCancel) await this.release();
     this.emitEvent('stopped leading');
+    return outcome;
   }
 
   private async renewWithinDeadline(signal: AbortSignal): Promise<RenewOutcome> {
+    // As in client-go, the deadline covers the whole renewal, so each request is cut off where it ends.
     const deadline = this.clock.monotonic() + this.renewDeadlineMs;
     for (;;) {
-      const renewed = await settle(this.clock, this.tryAcquireOrRenew(), deadline, signal);
+      const renewed = await this.attempt(deadline, signal);
       if (signal.aborted) return 'cancelled';
       if (renewed) return 'renewed';
       const remaining = deadline - this.clock.monotonic();
@@ -237,8 +273,38 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * One tryAcquireOrRenew whose requests are aborted at the monotonic
+   * deadline or when the signal aborts. Resolves false at that moment even if
+   * the LeaseClient ignores the abort: a hung request must not stall the loops.
+   */
+  private attempt(deadline: number, signal: AbortSignal): Promise<boolean> {
+    const limit = this.deadline(deadline, signal);
+    const pending = this.tryAcquireOrRenew(limit.signal);
+    this.inflight = pending;
+    void pending.finally(() => limit.dispose());
+    return settle(pending, limit.signal);
+  }
+
+  private deadline(deadline: number, parent?: AbortSignal): Deadline {
+    const controller = new AbortController();
+    const timer = this.clock.after(deadline - this.clock.monotonic(), () =>
+      controller.abort(new DOMException('leader election request deadline exceeded', 'TimeoutError')),
+    );
+    const onAbort = (): void => controller.abort(parent?.reason);
+    if (parent?.aborted) onAbort();
+    else parent?.addEventListener('abort', onAbort, { once: true });
+    return {
+      signal: controller.signal,
+      dispose() {
+        timer.cancel();
+        parent?.removeEventListener('abort', onAbort);
+      },
+    };
+  }
+
   /** One round of client-go's tryAcquireOrRenew; never throws. */
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const nowWall = this.clock.now();
     const nowMono = this.clock.monotonic();
     const desired: ElectionRecord = {
@@ -254,22 +320,23 @@ export class LeaderElector {
       desired.acquireTime = this.observed.acquireTime;
       desired.leaseTransitions = this.observed.leaseTransitions;
       try {
-        await this.update(desired);
+        await this.update(desired, signal);
         this.setObserved(desired);
         return true;
       } catch (err) {
         this.logger.error(err, 'Failed to update lock optimistically, falling back to slow path');
+        if (signal.aborted) return false;
       }
     }
 
     let current: V1Lease | undefined;
     try {
-      current = await this.client.get(this.namespace, this.name);
+      current = await this.client.get(this.namespace, this.name, signal);
     } catch (err) {
       this.logger.error(err, 'Error retrieving resource lock');
       return false;
     }
-    if (!current) return this.create(desired);
+    if (!current) return this.create(desired, signal);
     this.lease = current;
 
     const fetched = recordOf(current);
@@ -295,7 +362,7 @@ export class LeaderElector {
       desired.leaseTransitions = fetched.leaseTransitions + 1;
     }
     try {
-      await this.update(desired);
+      await this.update(desired, signal);
     } catch (err) {
       this.logger.error(err, 'Failed to update lock');
       return false;
@@ -304,7 +371,7 @@ export class LeaderElector {
     return true;
   }
 
-  private async create(record: ElectionRecord): Promise<boolean> {
+  private async create(record: ElectionRecord, signal: AbortSignal): Promise<boolean> {
     const lease: V1Lease = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -312,7 +379,7 @@ export class LeaderElector {
       spec: specOf(record),
     };
     try {
-      this.lease = await this.client.create(this.namespace, lease);
+      this.lease = await this.client.create(this.namespace, lease, signal);
     } catch (err) {
       this.logger.error(err, 'Error initially creating leader election record');
       return false;
@@ -322,39 +389,53 @@ export class LeaderElector {
   }
 
   /** PUTs the last seen Lease with the record applied; other fields (preferredHolder, strategy, …) ride along. */
-  private async update(record: ElectionRecord): Promise<void> {
+  private async update(record: ElectionRecord, signal: AbortSignal): Promise<void> {
     const base = this.lease;
     if (!base) throw new Error('lease not initialized, get or create it first');
     const metadata = this.labels
       ? { ...base.metadata, labels: { ...base.metadata?.labels, ...this.labels } }
       : base.metadata;
     const body: V1Lease = { ...base, metadata, spec: { ...base.spec, ...specOf(record) } };
-    this.lease = await this.client.replace(this.namespace, this.name, body);
+    this.lease = await this.client.replace(this.namespace, this.name, body, signal);
   }
 
+  /**
+   * client-go's release, within renewDeadline. The last attempt may still be
+   * on the wire (aborted, but not yet answered): a renewal PUT landing first
+   * would make the release PUT's resourceVersion stale and leave the Lease
+   * held for a full leaseDuration. So wait for it, then write over the latest
+   * observed Lease, and on a conflict over a fresh read if it is still ours.
+   */
   private async release(): Promise<void> {
-    if (!this.observed || !this.isLeader()) return;
-    const now = this.clock.now();
-    const record: ElectionRecord = {
-      holderIdentity: '',
-      leaseDurationSeconds: 1,
-      acquireTime: now,
-      renewTime: now,
-      leaseTransitions: this.observed.leaseTransitions,
-    };
-    const deadline = this.clock.monotonic() + this.renewDeadlineMs;
-    const released = await settle(
-      this.clock,
-      this.update(record).then(
-        () => true,
-        (err: unknown) => {
-          this.logger.error(err, 'Failed to release lock');
-          return false;
-        },
-      ),
-      deadline,
-    );
-    if (released) this.setObserved(record);
+    const limit = this.deadline(this.clock.monotonic() + this.renewDeadlineMs);
+    try {
+      await settle(this.inflight, limit.signal);
+      if (!this.observed || !this.isLeader()) return;
+      const now = this.clock.now();
+      const record: ElectionRecord = {
+        holderIdentity: '',
+        leaseDurationSeconds: 1,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: this.observed.leaseTransitions,
+      };
+      try {
+        await this.update(record, limit.signal);
+      } catch (err) {
+        // An aborted PUT may still have been applied by the apiserver, leaving our resourceVersion behind.
+        if (!isConflict(err)) throw err;
+        const current = await this.client.get(this.namespace, this.name, limit.signal);
+        if (!current || recordOf(current).holderIdentity !== this.identity) return;
+        this.lease = current;
+        record.leaseTransitions = recordOf(current).leaseTransitions;
+        await this.update(record, limit.signal);
+      }
+      this.setObserved(record);
+    } catch (err) {
+      this.logger.error(err, 'Failed to release lock');
+    } finally {
+      limit.dispose();
+    }
   }
 
   private isLeaseValid(nowMono: number): boolean {
@@ -390,26 +471,16 @@ export class LeaderElector {
   }
 }
 
-/**
- * Resolves with the attempt's result, or false once the monotonic deadline
- * passes or the signal aborts; a hung request must not stall the loops.
- */
-function settle(
-  clock: Clock,
-  attempt: Promise<boolean>,
-  deadline: number | undefined,
-  signal?: AbortSignal,
-): Promise<boolean> {
+/** Resolves with the attempt's result, or false once the signal aborts. */
+function settle(attempt: Promise<boolean>, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
-    const timer = deadline === undefined ? undefined : clock.after(deadline - clock.monotonic(), () => finish(false));
     const onAbort = (): void => finish(false);
     function finish(result: boolean): void {
-      timer?.cancel();
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       resolve(result);
     }
-    if (signal?.aborted) return finish(false);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) return finish(false);
+    signal.addEventListener('abort', onAbort, { once: true });
     attempt.then(finish, () => finish(false));
   });
 }

@@ -4,9 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CoordinationV1Api, KubeConfig, V1MicroTime } from '@kubernetes/client-node';
 import { realClock } from '../clock/clock.js';
+import { createKubeClient } from '../kube/client.js';
+import { isConflict, KubeApiError, statusCode, statusReason } from '../kube/errors.js';
 import { discardLogger } from '../log/logger.js';
 import { LeaderElector } from './leader-elector.js';
-import { LeaseApiError, coordinationLeaseClient } from './lease-client.js';
+import { coordinationLeaseClient } from './lease-client.js';
 import type { LeaseClient } from './lease-client.js';
 
 interface Request {
@@ -16,7 +18,8 @@ interface Request {
   body: string;
 }
 
-type Reply = (req: Request) => { status: number; body: unknown };
+/** A reply, or undefined to leave the request hanging. */
+type Reply = (req: Request) => { status: number; body: unknown } | undefined;
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -27,9 +30,15 @@ afterEach(async () => {
 });
 
 /** A scripted apiserver on loopback, driven through the real client-node CoordinationV1Api. */
-async function fakeApiserver(reply: Reply): Promise<{ client: LeaseClient; requests: Request[] }> {
+async function fakeApiserver(
+  reply: Reply,
+): Promise<{ client: LeaseClient; kc: KubeConfig; requests: Request[]; closed: Promise<void> }> {
   const requests: Request[] = [];
+  const closed = Promise.withResolvers<void>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    res.on('close', () => {
+      if (!res.writableFinished) closed.resolve();
+    });
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -40,9 +49,10 @@ async function fakeApiserver(reply: Reply): Promise<{ client: LeaseClient; reque
         body: Buffer.concat(chunks).toString('utf8'),
       };
       requests.push(request);
-      const { status, body } = reply(request);
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body));
+      const answer = reply(request);
+      if (!answer) return;
+      res.writeHead(answer.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answer.body));
     });
   });
   servers.push(server);
@@ -55,7 +65,12 @@ async function fakeApiserver(reply: Reply): Promise<{ client: LeaseClient; reque
     contexts: [{ name: 'test', cluster: 'test', user: 'test' }],
     currentContext: 'test',
   });
-  return { client: coordinationLeaseClient(kc.makeApiClient(CoordinationV1Api)), requests };
+  return {
+    client: coordinationLeaseClient(kc.makeApiClient(CoordinationV1Api)),
+    kc,
+    requests,
+    closed: closed.promise,
+  };
 }
 
 function status(code: number, reason: string, message: string): { status: number; body: unknown } {
@@ -82,7 +97,7 @@ describe('coordinationLeaseClient', () => {
     expect(lease?.spec?.renewTime).toBe('2024-05-01T10:00:00.123456Z');
   });
 
-  it('turns a 409 on PUT into a LeaseApiError with status and reason from the Status body', async () => {
+  it('turns a 409 on PUT into a KubeApiError the shared helpers classify, with a one-line message', async () => {
     const { client, requests } = await fakeApiserver(() =>
       status(409, 'Conflict', 'the object has been modified; please apply your changes to the latest version'),
     );
@@ -90,11 +105,52 @@ describe('coordinationLeaseClient', () => {
       .replace('kube-system', 'my-lock', { metadata: { name: 'my-lock', resourceVersion: '6' } })
       .catch((e: unknown) => e);
 
-    expect(error).toBeInstanceOf(LeaseApiError);
-    expect(error).toMatchObject({ status: 409, reason: 'Conflict', message: expect.stringMatching(/modified/) });
+    expect(error).toBeInstanceOf(KubeApiError);
+    expect(isConflict(error)).toBe(true);
+    expect([statusCode(error), statusReason(error)]).toEqual([409, 'Conflict']);
+    expect((error as Error).message).toBe(
+      'PUT lease kube-system/my-lock: 409 Conflict: the object has been modified; please apply your changes to the latest version',
+    );
     expect(requests[0].method).toBe('PUT');
     expect(requests[0].url).toBe(LEASE_PATH);
     expect(JSON.parse(requests[0].body)).toMatchObject({ metadata: { resourceVersion: '6' } });
+  });
+
+  it('aborts a request in flight when its signal aborts', async () => {
+    const arrived = Promise.withResolvers<void>();
+    const { client, closed } = await fakeApiserver(() => void arrived.resolve());
+    const controller = new AbortController();
+    const put = client
+      .replace('kube-system', 'my-lock', { metadata: { name: 'my-lock', resourceVersion: '6' } }, controller.signal)
+      .catch((e: unknown) => e);
+    await arrived.promise;
+    const reason = new Error('deadline exceeded');
+    controller.abort(reason);
+
+    expect(await put).toBe(reason);
+    // The connection is torn down, so the apiserver cannot apply the write later.
+    await closed;
+  });
+
+  it('aborts a call still waiting for the shared kube client token bucket', async () => {
+    const { kc, requests } = await fakeApiserver(() => status(404, 'NotFound', 'not found'));
+    const kube = createKubeClient({ kubeConfig: kc, qps: 0.001, burst: 1, userAgent: 'test' });
+    const client = coordinationLeaseClient(kube.api(CoordinationV1Api));
+    await client.get('kube-system', 'my-lock');
+    const controller = new AbortController();
+    const waiting = client.get('kube-system', 'my-lock', controller.signal).catch((e: unknown) => e);
+    const reason = new Error('deadline exceeded');
+    controller.abort(reason);
+
+    expect(await waiting).toBe(reason);
+    expect(requests).toHaveLength(1);
+    await kube.close();
+  });
+
+  it('does not send a request whose signal has already aborted', async () => {
+    const { client, requests } = await fakeApiserver(() => status(404, 'NotFound', 'not found'));
+    await expect(client.get('kube-system', 'my-lock', AbortSignal.abort())).rejects.toThrow();
+    expect(requests).toEqual([]);
   });
 
   it('sends V1MicroTime with six fractional digits through the real serializer', async () => {

@@ -82,5 +82,9 @@ function abortable(signal: AbortSignal | undefined): ConfigurationOptions | unde
 function toKubeApiError(err: unknown, context: string): unknown {
   if (!(err instanceof ApiException)) return err;
   const body: unknown = err.body;
-  return new KubeApiError(err.code, typeof body === 'string' ? parseStatus(body) : undefined, context);
+  return new KubeApiError({
+    code: err.code,
+    status: typeof body === 'string' ? parseStatus(body) : undefined,
+    context,
+  });
 }

@@ -24,7 +24,10 @@ export interface SidecarLeaderElectionOptions {
   clock: Clock;
   logger: Logger;
   registry?: Registry;
-  /** The sidecar's controllers; the signal aborts when leadership ends. */
+  /**
+   * The sidecar's controllers; the signal aborts when leadership ends. A
+   * throw or rejection while still leading is fatal (exit 1), as in Go.
+   */
   run(signal: AbortSignal): void | Promise<void>;
   /** Defaults to process.exit; injectable for tests. */
   exit?: (code: number) => void;
@@ -35,7 +38,10 @@ export interface SidecarLeaderElectionOptions {
  * csi-lib-utils' leaderelection wrapper: sanitised lock name and identity,
  * and callbacks that log like the Go sidecars. Losing the Lease logs
  * "Stopped leading" and exits 1 — stopping the controllers in place would
- * risk two replicas acting at once.
+ * risk two replicas acting at once. Controllers that fail to start exit 1
+ * too, so the Lease is not held by a replica doing nothing. A requested stop
+ * (the run signal aborted, e.g. on SIGTERM) just returns, leaving the exit
+ * code to main — unlike Go, which exits 1 then as well.
  */
 export function newSidecarLeaderElector(options: SidecarLeaderElectionOptions): LeaderElector {
   const logger = options.logger;
@@ -54,11 +60,21 @@ export function newSidecarLeaderElector(options: SidecarLeaderElectionOptions): 
     logger,
     registry: options.registry,
     recordEvent: options.recordEvent,
-    onStartedLeading(signal) {
+    async onStartedLeading(signal) {
       logger.v(2).info('became leader, starting');
-      return options.run(signal);
+      try {
+        await options.run(signal);
+      } catch (err) {
+        // Once leadership has ended, onStoppedLeading decides the exit; a failure then is only reported.
+        logger.error(err, 'Controllers failed');
+        if (!signal.aborted) exit(1);
+      }
     },
-    onStoppedLeading() {
+    onStoppedLeading({ lost }) {
+      if (!lost) {
+        logger.v(2).info('Stopped leading on request');
+        return;
+      }
       logger.error(undefined, 'Stopped leading');
       exit(1);
     },

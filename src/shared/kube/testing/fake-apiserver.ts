@@ -28,14 +28,24 @@ const REASONS: Record<number, string> = {
   404: 'NotFound',
   409: 'Conflict',
   410: 'Expired',
+  422: 'Invalid',
   429: 'TooManyRequests',
   500: 'InternalError',
   503: 'ServiceUnavailable',
+  504: 'Timeout',
 };
 
 /** A metav1.Status body as the apiserver sends it. */
 export function statusBody(code: number, message: string, reason = REASONS[code] ?? ''): KubeStatus {
   return { kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code };
+}
+
+/** The 504 an apiserver whose watch cache has not reached the requested resourceVersion answers with. */
+export function tooLargeResourceVersionStatus(requested: string): KubeStatus {
+  return {
+    ...statusBody(504, `Too large resource version: ${requested}`),
+    details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }] },
+  };
 }
 
 /**
@@ -165,12 +175,14 @@ interface HistoryEntry {
 export class FakeCollection {
   /** Called before each list page is served with the request's continue token ('' for a first page). */
   beforeListPage: ((continueToken: string) => void) | undefined;
+  /** False makes watch-list requests (sendInitialEvents) fail with 422, as on servers without WatchList. */
+  watchListSupported = true;
   private readonly rv: ResourceVersions;
   private readonly objects = new Map<string, KubeObject>();
   private readonly history: HistoryEntry[] = [];
   private readonly watchers = new Set<Watcher>();
-  private readonly listFailures: number[] = [];
-  private readonly watchFailures: number[] = [];
+  private readonly listFailures: KubeStatus[] = [];
+  private readonly watchFailures: KubeStatus[] = [];
   private hangWatches = 0;
   private compactedRv = 0;
 
@@ -236,12 +248,14 @@ export class FakeCollection {
     this.compactedRv = this.rv.current();
   }
 
-  failNextLists(count: number, code = 500): void {
-    for (let i = 0; i < count; i++) this.listFailures.push(code);
+  /** The next list requests get this Status (by default a plain one for code) instead of an answer. */
+  failNextLists(count: number, code = 500, status = statusBody(code, 'injected list failure')): void {
+    for (let i = 0; i < count; i++) this.listFailures.push(status);
   }
 
-  failNextWatches(count: number, code = 500): void {
-    for (let i = 0; i < count; i++) this.watchFailures.push(code);
+  /** The next watch requests, watch-lists included, get this Status instead of a stream. */
+  failNextWatches(count: number, code = 500, status = statusBody(code, 'injected watch failure')): void {
+    for (let i = 0; i < count; i++) this.watchFailures.push(status);
   }
 
   /** The next watch requests get no response at all (not even headers). */
@@ -276,8 +290,12 @@ export class FakeCollection {
 
   private serveList(request: RecordedRequest, res: ServerResponse): void {
     const failure = this.listFailures.shift();
-    if (failure !== undefined) return send(res, failure, statusBody(failure, 'injected list failure'));
+    if (failure !== undefined) return send(res, failure.code ?? 500, failure);
     const token = request.query.get('continue') ?? '';
+    const requestedRv = request.query.get('resourceVersion') ?? '';
+    if (token !== '' && requestedRv !== '' && requestedRv !== '0') {
+      return send(res, 400, statusBody(400, 'specifying resource version is not allowed when using continue'));
+    }
     this.beforeListPage?.(token);
     let rv = this.rv.current();
     let offset = 0;
@@ -302,11 +320,12 @@ export class FakeCollection {
 
   private serveWatch(request: RecordedRequest, res: ServerResponse): void {
     const failure = this.watchFailures.shift();
-    if (failure !== undefined) return send(res, failure, statusBody(failure, 'injected watch failure'));
+    if (failure !== undefined) return send(res, failure.code ?? 500, failure);
     if (this.hangWatches > 0) {
       this.hangWatches--;
       return;
     }
+    if (request.query.get('sendInitialEvents') === 'true') return this.serveWatchList(request, res);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.flushHeaders();
     const from = Number(request.query.get('resourceVersion') || this.rv.current());
@@ -317,6 +336,37 @@ export class FakeCollection {
       return;
     }
     for (const entry of this.history) if (entry.rv > from) res.write(entry.line);
+    const watcher: Watcher = { res, stalled: false };
+    this.watchers.add(watcher);
+    res.on('close', () => this.watchers.delete(watcher));
+  }
+
+  /**
+   * A watch-list: the current objects as ADDED events, the bookmark that ends the initial events, then
+   * live events. The state is always the current one, which satisfies NotOlderThan for any version the
+   * server has handed out, so compaction does not matter here.
+   */
+  private serveWatchList(request: RecordedRequest, res: ServerResponse): void {
+    const invalid = !this.watchListSupported
+      ? 'sendInitialEvents is not supported by this server'
+      : request.query.get('resourceVersionMatch') !== 'NotOlderThan'
+        ? 'sendInitialEvents requires resourceVersionMatch=NotOlderThan'
+        : request.query.get('allowWatchBookmarks') !== 'true'
+          ? 'sendInitialEvents requires allowWatchBookmarks=true'
+          : undefined;
+    if (invalid !== undefined) return send(res, 422, statusBody(422, invalid));
+    const current = this.rv.current();
+    if (Number(request.query.get('resourceVersion') || '0') > current) {
+      return send(res, 504, tooLargeResourceVersionStatus(request.query.get('resourceVersion') ?? ''));
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    for (const key of [...this.objects.keys()].sort()) res.write(eventLine('ADDED', this.objects.get(key)));
+    res.write(
+      eventLine('BOOKMARK', {
+        kind: 'Bookmark',
+        metadata: { resourceVersion: String(current), annotations: { 'k8s.io/initial-events-end': 'true' } },
+      }),
+    );
     const watcher: Watcher = { res, stalled: false };
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
