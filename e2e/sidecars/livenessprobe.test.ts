@@ -1,17 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
-import { TestCluster } from '../fixture/cluster.js';
+import { useTestCluster } from '../fixture/cluster-suite.js';
 
-let cluster: TestCluster;
+const cluster = useTestCluster('livenessprobe', { controllerManager: false, mockDriver: true });
 let probe: SidecarProcess;
 let port: number;
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ controllerManager: false, mockDriver: true });
   port = await freePort();
   probe = new SidecarProcess(await bundleSidecar('livenessprobe'), [
-    `--csi-address=unix://${cluster.driverSocket}`,
+    `--csi-address=unix://${cluster().driverSocket}`,
     `--http-endpoint=127.0.0.1:${port}`,
     '--probe-timeout=2s',
   ]);
@@ -19,7 +18,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await probe?.stop();
-  await cluster?.stop();
 });
 
 async function healthz(): Promise<{ status: number; body: string }> {
@@ -38,21 +36,21 @@ describe('livenessprobe against a real CSI driver', () => {
   });
 
   it('answers 500 with DeadlineExceeded while the driver hangs, and 200 once it resumes', async () => {
-    cluster.driver?.pause();
+    cluster().driver?.pause();
     try {
       const hung = await healthz();
       expect(hung.status).toBe(500);
       expect(hung.body).toMatch(/DeadlineExceeded|failed to connect/);
     } finally {
-      cluster.driver?.resume();
+      cluster().driver?.resume();
     }
     await expect.poll(() => healthz(), { timeout: 10_000 }).toEqual({ status: 200, body: 'ok' });
   });
 
   it('answers 500 while the driver is down and recovers when it restarts, without restarting itself', async () => {
-    await cluster.driver?.kill();
+    await cluster().driver?.kill();
     expect((await healthz()).status).toBe(500);
-    await cluster.startDriver();
+    await cluster().startDriver();
     await expect.poll(() => healthz(), { timeout: 15_000 }).toEqual({ status: 200, body: 'ok' });
     expect(probe.running).toBe(true);
   });

@@ -2,33 +2,26 @@ import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CsiConnection } from '../../src/shared/csi/connection.js';
 import { getControllerCapabilities, getDriverName } from '../../src/shared/csi/rpc.js';
 import { ControllerServiceCapability_RPC_Type } from '../../src/gen/csi.js';
 import { discardLogger } from '../../src/shared/log/logger.js';
-import { TestCluster } from '../fixture/cluster.js';
+import { useTestCluster } from '../fixture/cluster-suite.js';
 
 const run = promisify(execFile);
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await TestCluster.start({ controllerManager: false, mockDriver: true });
-});
-afterAll(async () => {
-  await cluster?.stop();
-});
+const cluster = useTestCluster('csi-driver', { controllerManager: false, mockDriver: true });
 
 describe('the real CSI driver fixture', () => {
   it('passes csi-sanity controller tests', async () => {
-    const target = join(cluster.dir, 'sanity');
+    const target = join(cluster().dir, 'sanity');
     mkdirSync(target, { recursive: true });
     // The mock accepts any ControllerModifyVolume, so the VolumeAttributesClass error specs are excluded.
     const { stdout } = await run(
-      join(cluster.binDir, 'csi-sanity'),
+      join(cluster().binDir, 'csi-sanity'),
       [
         '--ginkgo.no-color',
-        `--csi.endpoint=unix://${cluster.driverSocket}`,
+        `--csi.endpoint=unix://${cluster().driverSocket}`,
         `--csi.mountdir=${join(target, 'mount')}`,
         `--csi.stagingdir=${join(target, 'staging')}`,
         '--ginkgo.focus=Controller',
@@ -42,7 +35,7 @@ describe('the real CSI driver fixture', () => {
   });
 
   it('answers the TypeScript CSI client: GetPluginInfo, CreateVolume, DeleteVolume', async () => {
-    const conn = await CsiConnection.connect({ address: cluster.driverSocket, logger: discardLogger() });
+    const conn = await CsiConnection.connect({ address: cluster().driverSocket, logger: discardLogger() });
     try {
       expect(await getDriverName(conn, 5_000)).toBe('io.kubernetes.storage.mock');
       const caps = await getControllerCapabilities(conn, 5_000);
@@ -59,7 +52,7 @@ describe('the real CSI driver fixture', () => {
       expect(created.volume?.volumeId).toBeTruthy();
       expect(created.volume?.capacityBytes).toBe(1n << 30n);
       await conn.call('DeleteVolume', { volumeId: created.volume?.volumeId }, { timeoutMs: 10_000 });
-      expect(cluster.driver?.log()).toContain('DeleteVolume');
+      expect(cluster().driver?.log()).toContain('DeleteVolume');
     } finally {
       conn.close();
     }

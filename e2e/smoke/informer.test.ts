@@ -5,22 +5,21 @@ import { Informer } from '../../src/shared/kube/informer.js';
 import type { KubeObject } from '../../src/shared/kube/cache.js';
 import { loadKubeConfig } from '../../src/shared/kube/kubeconfig.js';
 import { Logger, discardLogger } from '../../src/shared/log/logger.js';
-import { TestCluster } from '../fixture/cluster.js';
+import { useTestCluster } from '../fixture/cluster-suite.js';
 import { waitUntil } from '../fixture/managed-process.js';
 import { TcpProxy } from '../fixture/tcp-proxy.js';
 
 const namespace = 'informer-e2e';
-let cluster: TestCluster;
+const cluster = useTestCluster('informer', { controllerManager: true });
 let client: KubeClient;
 let proxy: TcpProxy;
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ controllerManager: true });
-  await cluster.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
+  await cluster().admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
   // The informer runs as the provisioner's ServiceAccount: the shipped RBAC must allow list/watch of PVCs.
-  const kubeconfig = await cluster.serviceAccountKubeconfig('csi-provisioner.yaml');
+  const kubeconfig = await cluster().serviceAccountKubeconfig('csi-provisioner.yaml');
   // The informer reaches the apiserver through a proxy the test can cut.
-  proxy = new TcpProxy({ targetHost: '127.0.0.1', targetPort: Number(new URL(cluster.server).port) });
+  proxy = new TcpProxy({ targetHost: '127.0.0.1', targetPort: Number(new URL(cluster().server).port) });
   const proxyPort = await proxy.listen();
   client = createKubeClient({
     kubeConfig: loadKubeConfig({ kubeconfig, master: `https://127.0.0.1:${proxyPort}` }),
@@ -33,7 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   await proxy?.close();
-  await cluster?.stop();
 });
 
 type Claim = KubeObject & { spec?: Record<string, unknown> };
@@ -49,12 +47,16 @@ function claim(name: string): Claim {
 
 async function createClaims(prefix: string, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    await cluster.admin.must('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, claim(`${prefix}-${i}`));
+    await cluster().admin.must(
+      'POST',
+      `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+      claim(`${prefix}-${i}`),
+    );
   }
 }
 
 async function serverNames(): Promise<string[]> {
-  const list = (await cluster.admin.must('GET', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`)) as {
+  const list = (await cluster().admin.must('GET', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`)) as {
     items: Claim[];
   };
   return list.items.map((c) => c.metadata?.name ?? '').sort();
@@ -86,7 +88,7 @@ describe('informer against a real kube-apiserver', () => {
       await waitUntil('300 adds', () => added.size === 300, 60_000);
 
       for (let i = 0; i < 300; i++) {
-        await cluster.admin.must(
+        await cluster().admin.must(
           'PATCH',
           `/api/v1/namespaces/${namespace}/persistentvolumeclaims/pvc-${i}`,
           { metadata: { labels: { touched: 'yes' } } },
@@ -97,14 +99,14 @@ describe('informer against a real kube-apiserver', () => {
       expect(informer.list().every((c) => c.metadata?.managedFields === undefined)).toBe(true);
 
       for (let i = 0; i < 300; i++) {
-        await cluster.admin.must('DELETE', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/pvc-${i}`);
+        await cluster().admin.must('DELETE', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/pvc-${i}`);
       }
       // The pvc-protection controller removes the finalizer, then the objects go away.
       await waitUntil('300 deletes', () => deleted.size === 300, 120_000);
       expect(informer.list()).toHaveLength(0);
 
       // kube-apiserver restart: objects created while it is back are all seen.
-      await cluster.restartApiserver();
+      await cluster().restartApiserver();
       await createClaims('after-restart', 20);
       await waitUntil('adds after the restart', () => informer.list().length === 20, 60_000);
 
@@ -114,17 +116,20 @@ describe('informer against a real kube-apiserver', () => {
       proxy.block();
       await createClaims('during-outage', 10);
       for (let i = 0; i < 5; i++) {
-        await cluster.admin.must('DELETE', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/after-restart-${i}`);
+        await cluster().admin.must(
+          'DELETE',
+          `/api/v1/namespaces/${namespace}/persistentvolumeclaims/after-restart-${i}`,
+        );
       }
-      await cluster.admin.must(
+      await cluster().admin.must(
         'PATCH',
         `/api/v1/namespaces/${namespace}/persistentvolumeclaims/after-restart-5`,
         { metadata: { labels: { touched: 'yes' } } },
         'application/merge-patch+json',
       );
       await waitUntil('deletes to finish on the server', async () => (await serverNames()).length === 25, 60_000);
-      await cluster.compactEtcd();
-      await cluster.restartApiserver();
+      await cluster().compactEtcd();
+      await cluster().restartApiserver();
       proxy.unblock();
       const expected = await serverNames();
       const cached = (): string[] =>

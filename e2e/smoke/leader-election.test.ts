@@ -1,5 +1,5 @@
 import { CoordinationV1Api } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { realClock } from '../../src/shared/clock/clock.js';
 import { createKubeClient } from '../../src/shared/kube/client.js';
 import type { KubeClient } from '../../src/shared/kube/client.js';
@@ -8,18 +8,14 @@ import { LeaderElector } from '../../src/shared/leader-election/leader-elector.j
 import { coordinationLeaseClient } from '../../src/shared/leader-election/lease-client.js';
 import { sanitizeLeaseName } from '../../src/shared/leader-election/lease-config.js';
 import { discardLogger } from '../../src/shared/log/logger.js';
-import { TestCluster } from '../fixture/cluster.js';
+import { useTestCluster } from '../fixture/cluster-suite.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
-let cluster: TestCluster;
+const cluster = useTestCluster('leader-election', { controllerManager: false });
 const clients: KubeClient[] = [];
 
-beforeAll(async () => {
-  cluster = await TestCluster.start({ controllerManager: false });
-});
 afterAll(async () => {
   for (const c of clients) await c.close();
-  await cluster?.stop();
 });
 
 const leaseDurationMs = 4_000;
@@ -28,7 +24,7 @@ const retryPeriodMs = 1_000;
 
 async function elector(identity: string, leading: Set<string>) {
   // Each replica runs as the attacher's ServiceAccount: the shipped Role must allow the Lease calls.
-  const kubeconfig = await cluster.serviceAccountKubeconfig('csi-attacher.yaml');
+  const kubeconfig = await cluster().serviceAccountKubeconfig('csi-attacher.yaml');
   const client = createKubeClient({
     kubeConfig: loadKubeConfig({ kubeconfig }),
     qps: 5,
@@ -72,7 +68,7 @@ describe('leader election against a real kube-apiserver', () => {
     expect([...leading]).toEqual(['replica-a']);
 
     const path = '/apis/coordination.k8s.io/v1/namespaces/default/leases/external-attacher-leader-e2e-csi-k8s-io';
-    const lease = (await cluster.admin.must('GET', path)) as LeaseBody;
+    const lease = (await cluster().admin.must('GET', path)) as LeaseBody;
     expect(Object.keys(lease.spec).sort()).toEqual([
       'acquireTime',
       'holderIdentity',
@@ -90,7 +86,7 @@ describe('leader election against a real kube-apiserver', () => {
     await waitUntil('b leading', () => leading.has('replica-b'), 20_000);
     const takeoverMs = Date.now() - stoppedAt;
     expect(takeoverMs).toBeLessThanOrEqual(leaseDurationMs + retryPeriodMs * 2.2 + 1_000);
-    const after = (await cluster.admin.must('GET', path)) as LeaseBody;
+    const after = (await cluster().admin.must('GET', path)) as LeaseBody;
     expect(after.spec).toMatchObject({ holderIdentity: 'replica-b', leaseTransitions: 1 });
     b.stop.abort();
     await b.done;
