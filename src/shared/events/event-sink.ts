@@ -1,6 +1,6 @@
-import { ApiException, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { CoreV1Api, CoreV1Event } from '@kubernetes/client-node';
-import { KubeApiError, parseStatus } from '../kube/errors.js';
+import { fromApiException } from '../kube/errors.js';
 
 /** What a repeat of a known event changes on the server (client-go's two-way merge patch). */
 export interface EventPatch {
@@ -30,7 +30,7 @@ export function coreV1EventSink(api: CoreV1EventApi): EventSink {
       try {
         return await api.createNamespacedEvent({ namespace, body: event });
       } catch (err) {
-        throw toKubeApiError(err, `POST event ${namespace}/${event.metadata.name ?? ''}`);
+        throw fromApiException(err, `POST event ${namespace}/${event.metadata.name ?? ''}`);
       }
     },
     async patch(namespace, name, patch) {
@@ -41,22 +41,8 @@ export function coreV1EventSink(api: CoreV1EventApi): EventSink {
           setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
         );
       } catch (err) {
-        throw toKubeApiError(err, `PATCH event ${namespace}/${name}`);
+        throw fromApiException(err, `PATCH event ${namespace}/${name}`);
       }
     },
   };
-}
-
-/**
- * client-node's ApiException message embeds the whole body and all headers;
- * the shared KubeApiError keeps the parsed Status and a one-line message.
- */
-function toKubeApiError(err: unknown, context: string): unknown {
-  if (!(err instanceof ApiException)) return err;
-  const body: unknown = err.body;
-  return new KubeApiError({
-    code: err.code,
-    status: typeof body === 'string' ? parseStatus(body) : undefined,
-    context,
-  });
 }

@@ -1,3 +1,4 @@
+import { ApiException } from '@kubernetes/client-node';
 /** The metav1.Status object the apiserver sends with every error response and watch ERROR event. */
 export interface KubeStatus {
   kind?: string;
@@ -159,4 +160,20 @@ export function parseStatus(text: string): KubeStatus | undefined {
 
 export function isStatus(value: unknown): value is KubeStatus {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * client-node's ApiException message embeds the whole response body and all
+ * headers, too noisy for a log line per retry; this turns it into a
+ * KubeApiError with the parsed Status and a one-line message. Other errors
+ * pass through unchanged.
+ */
+export function fromApiException(err: unknown, context: string): unknown {
+  if (!(err instanceof ApiException)) return err;
+  const body: unknown = err.body;
+  return new KubeApiError({
+    code: err.code,
+    status: typeof body === 'string' ? parseStatus(body) : undefined,
+    context,
+  });
 }

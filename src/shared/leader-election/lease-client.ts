@@ -1,6 +1,6 @@
-import { ApiException, Observable } from '@kubernetes/client-node';
+import { Observable } from '@kubernetes/client-node';
 import type { ConfigurationOptions, CoordinationV1Api, ObservableMiddleware, V1Lease } from '@kubernetes/client-node';
-import { isNotFound, KubeApiError, parseStatus } from '../kube/errors.js';
+import { fromApiException, isNotFound } from '../kube/errors.js';
 
 /**
  * The three Lease calls leader election needs. Kept this narrow so the
@@ -31,7 +31,7 @@ export function coordinationLeaseClient(api: CoordinationLeaseApi): LeaseClient 
       try {
         return await api.readNamespacedLease({ namespace, name }, abortable(signal));
       } catch (err) {
-        const converted = toKubeApiError(err, `GET lease ${namespace}/${name}`);
+        const converted = fromApiException(err, `GET lease ${namespace}/${name}`);
         if (isNotFound(converted)) return undefined;
         throw converted;
       }
@@ -40,14 +40,14 @@ export function coordinationLeaseClient(api: CoordinationLeaseApi): LeaseClient 
       try {
         return await api.createNamespacedLease({ namespace, body: lease }, abortable(signal));
       } catch (err) {
-        throw toKubeApiError(err, `POST lease ${namespace}/${lease.metadata?.name ?? ''}`);
+        throw fromApiException(err, `POST lease ${namespace}/${lease.metadata?.name ?? ''}`);
       }
     },
     async replace(namespace, name, lease, signal) {
       try {
         return await api.replaceNamespacedLease({ namespace, name, body: lease }, abortable(signal));
       } catch (err) {
-        throw toKubeApiError(err, `PUT lease ${namespace}/${name}`);
+        throw fromApiException(err, `PUT lease ${namespace}/${name}`);
       }
     },
   };
@@ -72,19 +72,4 @@ function abortable(signal: AbortSignal | undefined): ConfigurationOptions | unde
     post: (context) => new Observable(Promise.resolve(context)),
   };
   return { middleware: [middleware], middlewareMergeStrategy: 'prepend' };
-}
-
-/**
- * client-node's ApiException message embeds the whole body and all headers,
- * too noisy for a log line every retry period; the shared KubeApiError keeps
- * the parsed Status and a one-line message.
- */
-function toKubeApiError(err: unknown, context: string): unknown {
-  if (!(err instanceof ApiException)) return err;
-  const body: unknown = err.body;
-  return new KubeApiError({
-    code: err.code,
-    status: typeof body === 'string' ? parseStatus(body) : undefined,
-    context,
-  });
 }
