@@ -1,0 +1,344 @@
+import {
+  FlagError,
+  boolFlag,
+  boolMapFlag,
+  durationFlag,
+  floatFlag,
+  intFlag,
+  stringFlag,
+} from '../shared/flags/flag-set.js';
+import type { FlagValues } from '../shared/flags/flag-set.js';
+import { automaxprocsFlag, loggingFlags } from '../shared/flags/logging-flags.js';
+import { diagnosticsAddress, standardFlags } from '../shared/flags/standard-flags.js';
+import { parseLeaderElectionLabels } from '../shared/leader-election/lease-config.js';
+
+type GateStage = 'ALPHA' | 'BETA' | 'GA';
+
+interface GateSpec {
+  default: boolean;
+  stage: GateStage;
+}
+
+/** The provisioner's own feature gates (upstream pkg/features), with defaults and maturity. */
+export const provisionerFeatureGates = {
+  Topology: { default: true, stage: 'GA' },
+  VolumeAttributesClass: { default: true, stage: 'GA' },
+  CrossNamespaceVolumeDataSource: { default: false, stage: 'ALPHA' },
+  ReleaseLeaderElectionOnExit: { default: false, stage: 'ALPHA' },
+} as const satisfies Record<string, GateSpec>;
+
+export type ProvisionerFeatureGate = keyof typeof provisionerFeatureGates;
+export type FeatureGates = Record<ProvisionerFeatureGate, boolean>;
+
+/**
+ * component-base's switches that flip every gate of one maturity at once; they
+ * are part of every Kubernetes gate set and therefore accepted here too.
+ */
+const stageSwitches = { AllAlpha: 'ALPHA', AllBeta: 'BETA' } as const satisfies Record<string, GateStage>;
+
+function knownGatesText(): string {
+  const switches = Object.keys(stageSwitches).map((name) => `${name}=true|false (default=false)`);
+  const gates = Object.entries(provisionerFeatureGates).map(
+    ([name, spec]) => `${name}=true|false (${spec.stage} - default=${spec.default})`,
+  );
+  return [...switches, ...gates].join(', ');
+}
+
+export const provisionerFlags = {
+  ...standardFlags,
+  master: stringFlag(
+    'master',
+    '',
+    'API server URL, used together with or instead of --kubeconfig when running outside the cluster.',
+  ),
+  operationTimeout: durationFlag(
+    'timeout',
+    '10s',
+    'Time limit of each CSI call (CreateVolume, DeleteVolume, GetCapacity, Probe and the identity calls).',
+  ),
+  enablePprof: boolFlag(
+    'enable-pprof',
+    false,
+    'Serve Go-compatible profiling paths under `/debug/pprof/` on the --http-endpoint server.',
+  ),
+  workerThreads: intFlag(
+    'worker-threads',
+    100,
+    'Number of claim workers and, separately, of volume workers: the limit of concurrent CreateVolume and of concurrent DeleteVolume calls.',
+    { typeName: 'uint' },
+  ),
+  retryIntervalStart: durationFlag(
+    'retry-interval-start',
+    '1s',
+    'First retry delay after a failed provisioning or deletion; every further failure doubles it up to --retry-interval-max.',
+  ),
+  retryIntervalMax: durationFlag(
+    'retry-interval-max',
+    '5m',
+    'Upper bound of the retry delay of failed provisioning or deletion.',
+  ),
+  cloningProtectionThreads: intFlag(
+    'cloning-protection-threads',
+    1,
+    'Number of workers that remove the cloning-protection finalizer from clone source claims.',
+    { typeName: 'uint' },
+  ),
+  snapshotOrphanSweepInterval: durationFlag(
+    'snapshot-orphan-sweep-interval',
+    '5m',
+    'Period of the sweep that removes snapshot source-protection finalizers left behind, for example by a crash during a restore. 0 turns the sweep off.',
+  ),
+  capacityThreads: intFlag('capacity-threads', 1, 'Number of workers that maintain CSIStorageCapacity objects.', {
+    typeName: 'uint',
+  }),
+  volumeNamePrefix: stringFlag(
+    'volume-name-prefix',
+    'pvc',
+    'Prefix of the names of the volumes this provisioner creates.',
+  ),
+  volumeNameUuidLength: intFlag(
+    'volume-name-uuid-length',
+    -1,
+    'When zero or more, the claim UID in volume names loses its dashes and is cut to this many characters. Negative keeps the full UID.',
+  ),
+  strictTopology: boolFlag(
+    'strict-topology',
+    false,
+    'For late binding, send only the topology of the node picked by the scheduler instead of all cluster topologies that share its topology keys.',
+  ),
+  immediateTopology: boolFlag(
+    'immediate-topology',
+    true,
+    'For immediate binding without allowed topologies, send the aggregated topology of every node running the driver (true) or no topology requirement at all (false).',
+  ),
+  extraCreateMetadata: boolFlag(
+    'extra-create-metadata',
+    false,
+    'Add the PVC name and namespace and the PV name to the CreateVolume parameters.',
+  ),
+  defaultFsType: stringFlag(
+    'default-fstype',
+    '',
+    'Filesystem type for volumes whose StorageClass names none. Empty leaves the filesystem type unset.',
+  ),
+  controllerPublishReadOnly: boolFlag(
+    'controller-publish-readonly',
+    false,
+    'Mark the PV read-only for ControllerPublishVolume when ReadOnlyMany is the claim’s only access mode.',
+  ),
+  preventVolumeModeConversion: boolFlag(
+    'prevent-volume-mode-conversion',
+    true,
+    'Refuse to restore a VolumeSnapshot into a claim with another volume mode unless the snapshot content allows it.',
+  ),
+  kubeApiCapacityQps: floatFlag(
+    'kube-api-capacity-qps',
+    1,
+    'QPS of the separate API client that writes CSIStorageCapacity objects.',
+    { typeName: 'float32' },
+  ),
+  kubeApiCapacityBurst: intFlag(
+    'kube-api-capacity-burst',
+    5,
+    'Burst of the separate API client that writes CSIStorageCapacity objects.',
+  ),
+  enableCapacity: boolFlag(
+    'enable-capacity',
+    false,
+    'Publish CSIStorageCapacity objects from the driver’s GetCapacity answers. Not available in this release.',
+  ),
+  capacityForImmediateBinding: boolFlag(
+    'capacity-for-immediate-binding',
+    false,
+    'Also publish capacity for StorageClasses with Immediate binding (the scheduler does not need it).',
+  ),
+  capacityPollInterval: durationFlag('capacity-poll-interval', '1m', 'Period between full GetCapacity refreshes.'),
+  capacityOwnerrefLevel: intFlag(
+    'capacity-ownerref-level',
+    1,
+    'Owner of the CSIStorageCapacity objects, counted in owner hops from the pod named by POD_NAME in NAMESPACE: -1 none, 0 the pod, 1 its StatefulSet, DaemonSet or ReplicaSet, 2 a Deployment, and so on.',
+  ),
+  nodeDeployment: boolFlag(
+    'node-deployment',
+    false,
+    'Run one provisioner per node next to the driver, for node-local volumes (needs NODE_NAME). Not available in this release.',
+  ),
+  nodeDeploymentImmediateBinding: boolFlag(
+    'node-deployment-immediate-binding',
+    true,
+    'With --node-deployment, let the per-node instances compete for claims with Immediate binding.',
+  ),
+  nodeDeploymentBaseDelay: durationFlag(
+    'node-deployment-base-delay',
+    '20s',
+    'With --node-deployment, the initial wait before an instance tries to take an Immediate-binding claim.',
+  ),
+  nodeDeploymentMaxDelay: durationFlag(
+    'node-deployment-max-delay',
+    '60s',
+    'With --node-deployment, the longest wait before an instance tries to take an Immediate-binding claim.',
+  ),
+  featureGates: boolMapFlag(
+    'feature-gates',
+    {},
+    `Comma-separated Gate=true|false pairs. Known gates: ${knownGatesText()}.`,
+  ),
+  ...loggingFlags,
+  ...automaxprocsFlag,
+};
+
+export type ProvisionerFlagValues = FlagValues<typeof provisionerFlags>;
+
+export interface ProvisionerConfig {
+  csiAddress: string;
+  kubeconfig: string;
+  master: string;
+  kubeApiQps: number;
+  kubeApiBurst: number;
+  operationTimeoutMs: number;
+  leaderElection: {
+    enabled: boolean;
+    /** Empty: POD_NAMESPACE, the service-account namespace or "default", decided at start-up. */
+    namespace: string;
+    leaseDurationMs: number;
+    renewDeadlineMs: number;
+    retryPeriodMs: number;
+    labels: Record<string, string>;
+  };
+  http: {
+    /** Diagnostics server address; undefined when neither --http-endpoint nor --metrics-address is set. */
+    address?: string;
+    /** Upstream registers the leader-election healthz only for --http-endpoint, not the deprecated alias. */
+    leaderElectionHealthz: boolean;
+    metricsPath: string;
+    enablePprof: boolean;
+  };
+  workerThreads: number;
+  retryIntervalStartMs: number;
+  retryIntervalMaxMs: number;
+  cloningProtectionThreads: number;
+  snapshotOrphanSweepIntervalMs: number;
+  volumeNamePrefix: string;
+  volumeNameUuidLength: number;
+  strictTopology: boolean;
+  immediateTopology: boolean;
+  extraCreateMetadata: boolean;
+  defaultFsType: string;
+  controllerPublishReadOnly: boolean;
+  preventVolumeModeConversion: boolean;
+  featureGates: FeatureGates;
+  /** Gates named on the command line; VolumeAttributesClass is only auto-disabled when it is not among them. */
+  explicitFeatureGates: ReadonlySet<ProvisionerFeatureGate>;
+}
+
+/**
+ * Applies --feature-gates on top of the defaults the way component-base does:
+ * AllAlpha / AllBeta set every gate of that stage that is not named itself.
+ */
+export function resolveFeatureGates(requested: Record<string, boolean>): {
+  gates: FeatureGates;
+  explicit: Set<ProvisionerFeatureGate>;
+} {
+  for (const name of Object.keys(requested)) {
+    if (!(name in provisionerFeatureGates) && !(name in stageSwitches)) {
+      throw new Error(`unrecognized feature gate: ${name} (known gates: ${knownGatesText()})`);
+    }
+  }
+  const gates = {} as FeatureGates;
+  const explicit = new Set<ProvisionerFeatureGate>();
+  for (const [name, spec] of Object.entries(provisionerFeatureGates) as [ProvisionerFeatureGate, GateSpec][]) {
+    const switchName = (Object.keys(stageSwitches) as (keyof typeof stageSwitches)[]).find(
+      (s) => stageSwitches[s] === spec.stage,
+    );
+    if (name in requested) {
+      gates[name] = requested[name];
+      explicit.add(name);
+    } else if (switchName !== undefined && switchName in requested) {
+      gates[name] = requested[switchName];
+    } else {
+      gates[name] = spec.default;
+    }
+  }
+  return { gates, explicit };
+}
+
+/** pflag's uint flags reject negative numbers while parsing; the shared parser reads them as ints. */
+function requireUnsigned(values: ProvisionerFlagValues, key: keyof ProvisionerFlagValues): number {
+  const value = values[key] as number;
+  if (value < 0) {
+    const name = provisionerFlags[key].name;
+    throw new FlagError(
+      `invalid argument "${value}" for "--${name}" flag: strconv.ParseUint: parsing "${value}": invalid syntax`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Refuses modes this release does not implement instead of running without
+ * them: a user who asked for capacity objects or per-node provisioning would
+ * otherwise get a provisioner that silently behaves differently.
+ */
+function rejectUnimplementedModes(values: ProvisionerFlagValues): void {
+  if (values.enableCapacity) {
+    throw new Error(
+      '--enable-capacity: storage capacity tracking (CSIStorageCapacity objects) is not implemented in this release of the TypeScript csi-provisioner; remove the flag or use the upstream image',
+    );
+  }
+  if (values.nodeDeployment) {
+    throw new Error(
+      '--node-deployment: distributed provisioning (one provisioner per node) is not implemented in this release of the TypeScript csi-provisioner; remove the flag or use the upstream image',
+    );
+  }
+}
+
+/**
+ * Turns parsed flag values into the provisioner configuration. Throws
+ * FlagError for values pflag itself would reject (exit 2 with usage) and
+ * Error for start-up failures upstream reports after parsing (exit 1).
+ */
+export function resolveProvisionerConfig(values: ProvisionerFlagValues): ProvisionerConfig {
+  const workerThreads = requireUnsigned(values, 'workerThreads');
+  const cloningProtectionThreads = requireUnsigned(values, 'cloningProtectionThreads');
+  requireUnsigned(values, 'capacityThreads');
+  const { gates, explicit } = resolveFeatureGates(values.featureGates);
+  rejectUnimplementedModes(values);
+  const address = diagnosticsAddress(values);
+  return {
+    csiAddress: values.csiAddress,
+    kubeconfig: values.kubeconfig,
+    master: values.master,
+    kubeApiQps: values.kubeApiQps,
+    kubeApiBurst: values.kubeApiBurst,
+    operationTimeoutMs: values.operationTimeout,
+    leaderElection: {
+      enabled: values.leaderElection,
+      namespace: values.leaderElectionNamespace,
+      leaseDurationMs: values.leaderElectionLeaseDuration,
+      renewDeadlineMs: values.leaderElectionRenewDeadline,
+      retryPeriodMs: values.leaderElectionRetryPeriod,
+      labels: parseLeaderElectionLabels(values.leaderElectionLabels),
+    },
+    http: {
+      address,
+      leaderElectionHealthz: values.httpEndpoint !== '',
+      metricsPath: values.metricsPath,
+      enablePprof: values.enablePprof,
+    },
+    workerThreads,
+    retryIntervalStartMs: values.retryIntervalStart,
+    retryIntervalMaxMs: values.retryIntervalMax,
+    cloningProtectionThreads,
+    snapshotOrphanSweepIntervalMs: values.snapshotOrphanSweepInterval,
+    volumeNamePrefix: values.volumeNamePrefix,
+    volumeNameUuidLength: values.volumeNameUuidLength,
+    strictTopology: values.strictTopology,
+    immediateTopology: values.immediateTopology,
+    extraCreateMetadata: values.extraCreateMetadata,
+    defaultFsType: values.defaultFsType,
+    controllerPublishReadOnly: values.controllerPublishReadOnly,
+    preventVolumeModeConversion: values.preventVolumeModeConversion,
+    featureGates: gates,
+    explicitFeatureGates: explicit,
+  };
+}
