@@ -1,0 +1,93 @@
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesClass } from '@kubernetes/client-node';
+import { KubeApiError } from '../../shared/kube/errors.js';
+import type { JsonPatchOperation } from '../../shared/kube/patch.js';
+import type { ProvisionerKube } from '../kube-ports.js';
+
+export interface FakeKubeCall {
+  method: keyof ProvisionerKube;
+  args: unknown[];
+}
+
+type Failure = { status: number; reason: string; message?: string };
+
+/**
+ * An in-memory ProvisionerKube: records every call, keeps created volumes,
+ * secrets and VolumeAttributesClasses, and fails calls on request.
+ */
+export class FakeProvisionerKube implements ProvisionerKube {
+  readonly calls: FakeKubeCall[] = [];
+  readonly volumes = new Map<string, V1PersistentVolume>();
+  readonly secrets = new Map<string, Record<string, string>>();
+  readonly attributesClasses = new Map<string, V1VolumeAttributesClass>();
+  private readonly failures = new Map<keyof ProvisionerKube, Failure[]>();
+
+  /** The next `times` calls of method fail with an API error of this status and reason. */
+  failNext(method: keyof ProvisionerKube, failure: Failure, times = 1): this {
+    const list = this.failures.get(method) ?? [];
+    for (let i = 0; i < times; i++) list.push(failure);
+    this.failures.set(method, list);
+    return this;
+  }
+
+  callsTo(method: keyof ProvisionerKube): unknown[][] {
+    return this.calls.filter((c) => c.method === method).map((c) => c.args);
+  }
+
+  async createPersistentVolume(pv: V1PersistentVolume): Promise<V1PersistentVolume> {
+    this.record('createPersistentVolume', [pv]);
+    const name = pv.metadata?.name ?? '';
+    if (this.volumes.has(name)) throw apiError(409, 'AlreadyExists', `persistentvolumes "${name}" already exists`);
+    const stored = structuredClone(pv);
+    stored.metadata = { ...stored.metadata, uid: `uid-${name}`, resourceVersion: '1' };
+    this.volumes.set(name, stored);
+    return structuredClone(stored);
+  }
+
+  async mergePatchClaim(namespace: string, name: string, patch: object): Promise<V1PersistentVolumeClaim> {
+    this.record('mergePatchClaim', [namespace, name, patch]);
+    return { metadata: { namespace, name } };
+  }
+
+  async jsonPatchClaim(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolumeClaim> {
+    this.record('jsonPatchClaim', [namespace, name, ops]);
+    return { metadata: { namespace, name } };
+  }
+
+  async jsonPatchVolume(name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolume> {
+    this.record('jsonPatchVolume', [name, ops]);
+    return this.volumes.get(name) ?? { metadata: { name } };
+  }
+
+  async deletePersistentVolume(name: string, uid: string): Promise<void> {
+    this.record('deletePersistentVolume', [name, uid]);
+    this.volumes.delete(name);
+  }
+
+  async getSecretData(namespace: string, name: string): Promise<Record<string, string>> {
+    this.record('getSecretData', [namespace, name]);
+    const data = this.secrets.get(`${namespace}/${name}`);
+    if (!data) throw apiError(404, 'NotFound', `secrets "${name}" not found`);
+    return { ...data };
+  }
+
+  async getVolumeAttributesClass(name: string): Promise<V1VolumeAttributesClass> {
+    this.record('getVolumeAttributesClass', [name]);
+    const vac = this.attributesClasses.get(name);
+    if (!vac) throw apiError(404, 'NotFound', `volumeattributesclasses.storage.k8s.io "${name}" not found`);
+    return structuredClone(vac);
+  }
+
+  private record(method: keyof ProvisionerKube, args: unknown[]): void {
+    this.calls.push({ method, args: structuredClone(args) });
+    const failure = this.failures.get(method)?.shift();
+    if (failure) throw apiError(failure.status, failure.reason, failure.message ?? failure.reason);
+  }
+}
+
+function apiError(code: number, reason: string, message: string): KubeApiError {
+  return new KubeApiError({
+    code,
+    status: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code },
+    context: 'fake',
+  });
+}
