@@ -10,8 +10,13 @@ export const sidecarEntries = {
 
 export type SidecarName = keyof typeof sidecarEntries;
 
+/** Sidecars that bundle @kubernetes/client-node, whose undici crashes with obscure errors before Node 22. */
+const needsModernNode = new Set<string>([sidecarEntries['csi-provisioner'], sidecarEntries['csi-attacher']]);
+
 /** esbuild settings shared by `npm run build` and the tests that spawn a bundle. */
 export function bundleOptions(entry: string, outfile: string, version: string): BuildOptions {
+  const nodeCheck =
+    "if(Number(process.versions.node.split('.')[0])<24){process.stderr.write('This program needs Node.js 24 or newer; this is '+process.version+'\\n');process.exit(1)}";
   return {
     entryPoints: [entry],
     bundle: true,
@@ -24,9 +29,14 @@ export function bundleOptions(entry: string, outfile: string, version: string): 
     legalComments: 'none',
     outfile,
     define: { __SIDECAR_VERSION__: JSON.stringify(version) },
-    // undici's CommonJS code calls require(); ESM bundles have none without this.
+    // undici's CommonJS code calls require(); ESM bundles have none without this. The version
+    // check runs before any bundled code.
     banner: {
-      js: "#!/usr/bin/env node\nimport{createRequire as __createRequire}from'node:module';const require=__createRequire(import.meta.url);",
+      js: [
+        '#!/usr/bin/env node',
+        "import{createRequire as __createRequire}from'node:module';const require=__createRequire(import.meta.url);",
+        ...(needsModernNode.has(entry) ? [nodeCheck] : []),
+      ].join('\n'),
     },
     logLevel: 'warning',
   };

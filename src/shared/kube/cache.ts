@@ -15,7 +15,8 @@ export interface KubeObject {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     finalizers?: string[];
-    deletionTimestamp?: string;
+    // Plain JSON from the API holds a string; client-node model types declare Date.
+    deletionTimestamp?: string | Date;
     managedFields?: unknown[];
   };
 }

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
+import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
+import { useTestCluster } from '../fixture/cluster-suite.js';
+import { waitUntil } from '../fixture/managed-process.js';
+
+const driverName = 'io.kubernetes.storage.mock';
+const namespace = 'provisioner-e2e';
+const cluster = useTestCluster('provisioner', { controllerManager: true, mockDriver: true });
+let provisioner: SidecarProcess;
+let metricsPort: number;
+
+interface Obj {
+  metadata: {
+    name: string;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+  };
+  spec?: Record<string, unknown> & {
+    csi?: { driver: string; volumeHandle: string; volumeAttributes?: Record<string, string> };
+  };
+  status?: { phase?: string };
+}
+
+interface EventList {
+  items: { reason: string; message: string; type: string; involvedObject: { name: string } }[];
+}
+
+beforeAll(async () => {
+  const c = cluster();
+  await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
+  await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
+    metadata: { name: 'mock' },
+    provisioner: driverName,
+    reclaimPolicy: 'Delete',
+    volumeBindingMode: 'Immediate',
+    parameters: { color: 'blue' },
+  });
+  await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
+    metadata: { name: 'mock-bad' },
+    provisioner: driverName,
+    reclaimPolicy: 'Delete',
+    volumeBindingMode: 'Immediate',
+    parameters: { 'csi.storage.k8s.io/no-such-key': 'x' },
+  });
+  // The provisioner runs as its own ServiceAccount with the shipped RBAC.
+  const kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
+  metricsPort = await freePort();
+  provisioner = new SidecarProcess(await bundleSidecar('csi-provisioner'), [
+    `--csi-address=${c.driverSocket}`,
+    `--kubeconfig=${kubeconfig}`,
+    `--http-endpoint=127.0.0.1:${metricsPort}`,
+    '--leader-election',
+    '--leader-election-namespace=default',
+    '-v=5',
+  ]);
+  await provisioner.waitForLog(/Caches synced, starting workers/, 60_000);
+});
+afterAll(async () => {
+  await provisioner?.stop();
+});
+
+function claim(name: string, storageClassName: string) {
+  return {
+    metadata: { name, namespace },
+    spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName },
+  };
+}
+
+async function get(path: string): Promise<Obj | undefined> {
+  const res = await cluster().admin.send('GET', path);
+  return res.status === 200 ? (res.body as Obj) : undefined;
+}
+
+async function events(name: string): Promise<EventList['items']> {
+  const list = (await cluster().admin.must('GET', `/api/v1/namespaces/${namespace}/events`)) as EventList;
+  return list.items.filter((e) => e.involvedObject.name === name);
+}
+
+describe('csi-provisioner against a real control plane and CSI driver', () => {
+  it('provisions a volume for a claim, which kube-controller-manager binds, and deletes it with the claim', async () => {
+    const c = cluster();
+    const created = (await c.admin.must(
+      'POST',
+      `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+      claim('data', 'mock'),
+    )) as Obj & {
+      metadata: { uid: string };
+    };
+    const pvName = `pvc-${created.metadata.uid}`;
+    await waitUntil(
+      'claim Bound',
+      async () => (await get(`/api/v1/namespaces/${namespace}/persistentvolumeclaims/data`))?.status?.phase === 'Bound',
+      60_000,
+    );
+    const pv = await get(`/api/v1/persistentvolumes/${pvName}`);
+    expect(pv?.metadata.annotations?.['pv.kubernetes.io/provisioned-by']).toBe(driverName);
+    expect(pv?.metadata.finalizers).toContain('external-provisioner.volume.kubernetes.io/finalizer');
+    expect(pv?.spec?.csi?.driver).toBe(driverName);
+    expect(pv?.spec?.csi?.volumeHandle).toBeTruthy();
+    expect(pv?.spec?.csi?.volumeAttributes?.['storage.kubernetes.io/csiProvisionerIdentity']).toMatch(
+      new RegExp(`^\\d+-\\d+-${driverName}$`),
+    );
+    expect(pv?.spec?.persistentVolumeReclaimPolicy).toBe('Delete');
+    await waitUntil(
+      'ProvisioningSucceeded event',
+      async () => (await events('data')).some((e) => e.reason === 'ProvisioningSucceeded'),
+      30_000,
+    );
+    expect(c.driver?.log()).toContain('CreateVolume');
+
+    await c.admin.must('DELETE', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/data`);
+    await waitUntil(
+      'volume deleted',
+      async () => (await get(`/api/v1/persistentvolumes/${pvName}`)) === undefined,
+      90_000,
+    );
+    expect(c.driver?.log()).toContain('DeleteVolume');
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(
+      /csi_sidecar_operations_seconds_count\{driver_name="io.kubernetes.storage.mock",method_name="\/csi.v1.Controller\/CreateVolume",grpc_status_code="OK"\} 1/,
+    );
+  });
+
+  it('reports a bad StorageClass parameter as ProvisioningFailed and creates nothing', async () => {
+    const c = cluster();
+    await c.admin.must('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, claim('bad', 'mock-bad'));
+    await waitUntil(
+      'ProvisioningFailed event',
+      async () => (await events('bad')).some((e) => e.reason === 'ProvisioningFailed'),
+      60_000,
+    );
+    const failed = (await events('bad')).find((e) => e.reason === 'ProvisioningFailed');
+    expect(failed?.type).toBe('Warning');
+    expect(failed?.message).toContain('csi.storage.k8s.io/no-such-key');
+    expect(provisioner.running).toBe(true);
+  });
+});

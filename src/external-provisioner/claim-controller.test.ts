@@ -1,0 +1,408 @@
+import { status } from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { reconcileKey } from '../shared/controller/reconcile.js';
+import { discardLogger } from '../shared/log/logger.js';
+import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
+import { VolumeCapability_AccessMode_Mode as AccessMode } from '../gen/csi.js';
+import { INFEASIBLE_RETRY_DELAY_MS } from './infeasible-claims.js';
+import {
+  ANN_BETA_STORAGE_PROVISIONER,
+  ANN_MIGRATED_TO,
+  ANN_SELECTED_NODE,
+  ANN_STORAGE_PROVISIONER,
+  FINALIZER_PV,
+} from './keys.js';
+import { INFEASIBLE_MESSAGE_PREFIX } from './provisioning-errors.js';
+import {
+  CLAIM_KEY,
+  CLAIM_UID,
+  ClaimControllerFixture,
+  PV_NAME,
+  makeClaim,
+  makeClass,
+} from './testing/claim-controller-fixture.js';
+import type { FixtureOptions } from './testing/claim-controller-fixture.js';
+
+const SECRET_VALUE = 'hunter2-do-not-leak';
+const SECRET_PARAMS = {
+  'csi.storage.k8s.io/provisioner-secret-name': 'creds',
+  'csi.storage.k8s.io/provisioner-secret-namespace': 'default',
+};
+
+let fixture: ClaimControllerFixture | undefined;
+
+async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
+  fixture = await ClaimControllerFixture.start(options);
+  return fixture;
+}
+
+afterEach(async () => {
+  await fixture?.stop();
+  fixture = undefined;
+});
+
+describe('ClaimController happy path', () => {
+  it('sends the exact CreateVolumeRequest, saves the exact PV and emits both events', async () => {
+    const f = await start();
+    await f.controller.sync(CLAIM_KEY);
+
+    const [request] = f.driver.callsTo('CreateVolume');
+    expect(request).toEqual({
+      name: PV_NAME,
+      capacityRange: { requiredBytes: 1073741824n, limitBytes: 0n },
+      volumeCapabilities: [
+        {
+          accessType: { $case: 'mount', value: { fsType: '', mountFlags: [], volumeMountGroup: '' } },
+          accessMode: { mode: AccessMode.SINGLE_NODE_WRITER },
+        },
+      ],
+      parameters: { foo: 'bar' },
+      secrets: {},
+      volumeContentSource: undefined,
+      accessibilityRequirements: undefined,
+      mutableParameters: {},
+    });
+    expect(f.kube.callsTo('createPersistentVolume')).toEqual([
+      [
+        {
+          apiVersion: 'v1',
+          kind: 'PersistentVolume',
+          metadata: {
+            name: PV_NAME,
+            annotations: {
+              'volume.kubernetes.io/provisioner-deletion-secret-name': '',
+              'volume.kubernetes.io/provisioner-deletion-secret-namespace': '',
+              'pv.kubernetes.io/provisioned-by': TEST_DRIVER_NAME,
+            },
+            finalizers: [FINALIZER_PV],
+          },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            capacity: { storage: '1Gi' },
+            csi: {
+              driver: TEST_DRIVER_NAME,
+              volumeHandle: `vol-${PV_NAME}`,
+              volumeAttributes: {
+                'storage.kubernetes.io/csiProvisionerIdentity': '1700000000000-1234-test.csi.k8s.io',
+              },
+            },
+            claimRef: {
+              kind: 'PersistentVolumeClaim',
+              namespace: 'default',
+              name: 'pvc1',
+              uid: CLAIM_UID,
+              apiVersion: 'v1',
+              resourceVersion: '7',
+            },
+            persistentVolumeReclaimPolicy: 'Delete',
+            storageClassName: 'sc',
+          },
+        },
+      ],
+    ]);
+    expect(f.recorder.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Normal', 'Provisioning', 'External provisioner is provisioning volume for claim "default/pvc1"'],
+      ['Normal', 'ProvisioningSucceeded', `Successfully provisioned volume ${PV_NAME}`],
+    ]);
+    expect(f.recorder.events[0].object).toMatchObject({ kind: 'PersistentVolumeClaim', uid: CLAIM_UID });
+    expect(await f.counter('controller_persistentvolumeclaim_provision_total')).toBe(1);
+    expect(await f.counter('controller_persistentvolumeclaim_provision_failed_total')).toBe(0);
+    expect(f.registry.getSingleMetric('controller_persistentvolumeclaim_provision_duration_seconds')).toBeDefined();
+  });
+
+  it('accepts the beta provisioner annotation and migrated-to', async () => {
+    const f = await start();
+    const beta = makeClaim();
+    beta.metadata!.annotations = { [ANN_BETA_STORAGE_PROVISIONER]: TEST_DRIVER_NAME };
+    f.claims.set(beta);
+    await f.controller.sync(CLAIM_KEY);
+    const migrated = makeClaim();
+    migrated.metadata!.name = 'pvc2';
+    migrated.metadata!.uid = 'uid-2';
+    migrated.metadata!.annotations = {
+      [ANN_STORAGE_PROVISIONER]: 'kubernetes.io/in-tree',
+      [ANN_MIGRATED_TO]: TEST_DRIVER_NAME,
+    };
+    f.claims.set(migrated);
+    await f.controller.sync('default/pvc2');
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(2);
+  });
+});
+
+describe('ClaimController skips claims that are not to be provisioned', () => {
+  const cases: [string, (f: ClaimControllerFixture) => void][] = [
+    ['claim not in the cache', (f) => f.claims.delete(CLAIM_KEY)],
+    ['volumeName already set', (f) => (f.claims.get(CLAIM_KEY)!.spec!.volumeName = 'pv-x')],
+    [
+      'another provisioner',
+      (f) => (f.claims.get(CLAIM_KEY)!.metadata!.annotations = { [ANN_STORAGE_PROVISIONER]: 'other.csi' }),
+    ],
+    ['no provisioner annotation', (f) => (f.claims.get(CLAIM_KEY)!.metadata!.annotations = {})],
+    [
+      'WaitForFirstConsumer without a selected node',
+      (f) => (f.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer'),
+    ],
+    ['PV with the configured name exists', (f) => f.volumes.set({ metadata: { name: PV_NAME } })],
+  ];
+  it.each(cases)('%s', async (_name, arrange) => {
+    const f = await start();
+    arrange(f);
+    await expect(f.controller.sync(CLAIM_KEY)).resolves.toBeUndefined();
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    expect(f.recorder.events).toEqual([]);
+  });
+
+  it('provisions WaitForFirstConsumer claims once a node is selected', async () => {
+    const f = await start();
+    f.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer';
+    f.claims.get(CLAIM_KEY)!.metadata!.annotations![ANN_SELECTED_NODE] = 'node1';
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+  });
+
+  it('checks the PV name with a custom prefix', async () => {
+    const f = await start({ argv: ['--volume-name-prefix=vol'] });
+    f.volumes.set({ metadata: { name: PV_NAME } });
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')[0].name).toBe(`vol-${CLAIM_UID}`);
+  });
+
+  it('reports a missing StorageClass and retries', async () => {
+    const f = await start();
+    f.classes.delete('sc');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('storageclass.storage.k8s.io "sc" not found');
+    expect(f.recorder.events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'ProvisioningFailed']]);
+    expect(await f.counter('controller_persistentvolumeclaim_provision_failed_total')).toBe(1);
+  });
+});
+
+describe('ClaimController failures', () => {
+  it('final error: ProvisioningFailed, nothing in flight, rate-limited retry', async () => {
+    const f = await start();
+    f.driver.fail('CreateVolume', status.INTERNAL, 'boom');
+    f.queue.add(CLAIM_KEY);
+    const got = await f.queue.get();
+    if (got.shutdown) throw new Error('queue shut down');
+    await reconcileKey({
+      queue: f.queue,
+      key: got.key,
+      sync: (k) => f.controller.sync(k),
+      logger: discardLogger(),
+      signal: new AbortController().signal,
+    });
+    const failed = f.recorder.events.find((e) => e.reason === 'ProvisioningFailed');
+    expect(failed).toMatchObject({
+      type: 'Warning',
+      message: 'failed to provision volume with StorageClass "sc": rpc error: code = Internal desc = boom',
+    });
+    expect(f.controller.inFlightCount).toBe(0);
+    expect(f.queue.numRequeues(CLAIM_KEY)).toBe(1);
+    expect(f.queue.len()).toBe(0);
+    await f.clock.advance(1000);
+    expect(f.queue.len()).toBe(1);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.recorder.reasons()).toContain('ProvisioningSucceeded');
+  });
+
+  it('DeadlineExceeded keeps the claim in flight until a retry succeeds', async () => {
+    const f = await start();
+    f.driver.fail('CreateVolume', status.DEADLINE_EXCEEDED, 'slow');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('DeadlineExceeded');
+    expect(f.controller.inFlightCount).toBe(1);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.controller.inFlightCount).toBe(0);
+    expect(f.kube.volumes.has(PV_NAME)).toBe(true);
+  });
+
+  it('a claim deleted while CreateVolume may run is finished and its volume deleted with the same secrets', async () => {
+    const f = await start();
+    f.classes.get('sc')!.parameters = { ...SECRET_PARAMS };
+    f.kube.secrets.set('default/creds', { password: SECRET_VALUE });
+    f.driver.fail('CreateVolume', status.UNAVAILABLE, 'restarting');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
+    f.claims.delete(CLAIM_KEY);
+    f.driver.fail('CreateVolume', status.ABORTED, 'still busy');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('still in progress');
+    expect(f.controller.inFlightCount).toBe(1);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(3);
+    expect(f.driver.callsTo('DeleteVolume')).toEqual([
+      { volumeId: `vol-${PV_NAME}`, secrets: { password: SECRET_VALUE } },
+    ]);
+    expect(f.driver.volumes.size).toBe(0);
+    expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(0);
+    expect(f.controller.inFlightCount).toBe(0);
+  });
+
+  it('a deleted in-flight claim whose CreateVolume ends with a final error is dropped', async () => {
+    const f = await start();
+    f.driver.fail('CreateVolume', status.DEADLINE_EXCEEDED);
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
+    f.claims.delete(CLAIM_KEY);
+    f.driver.fail('CreateVolume', status.INTERNAL);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('DeleteVolume')).toHaveLength(0);
+    expect(f.controller.inFlightCount).toBe(0);
+  });
+
+  it('AlreadyExists on save counts as saved', async () => {
+    const f = await start();
+    f.kube.failNext('createPersistentVolume', { status: 409, reason: 'AlreadyExists' });
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.controller.unsavedCount).toBe(0);
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningSucceeded']);
+  });
+
+  it('a failed save is retried in the background without a second CreateVolume', async () => {
+    const f = await start();
+    f.kube.failNext('createPersistentVolume', { status: 500, reason: 'InternalError' }, 2);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.controller.unsavedCount).toBe(1);
+    expect(f.recorder.reasons()).toEqual(['Provisioning']);
+    await f.controller.sync(CLAIM_KEY); // the claim counts as provisioned meanwhile
+    await f.clock.advance(5);
+    expect(f.controller.unsavedCount).toBe(1);
+    await f.clock.advance(10);
+    expect(f.controller.unsavedCount).toBe(0);
+    expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(3);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningSucceeded']);
+  });
+
+  it('bad claim input becomes a ProvisioningFailed event, not an exception escaping as a crash', async () => {
+    const f = await start();
+    f.claims.get(CLAIM_KEY)!.spec!.accessModes = ['Sometimes'];
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('unsupported AccessMode combination: [Sometimes]');
+    f.claims.get(CLAIM_KEY)!.spec!.accessModes = ['ReadWriteOnce'];
+    f.classes.get('sc')!.parameters = { 'csi.storage.k8s.io/typo': 'x' };
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('found unknown parameter key');
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningFailed', 'Provisioning', 'ProvisioningFailed']);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+});
+
+describe('ClaimController reschedule', () => {
+  const topologyKey = 'topology.test/zone';
+  function withTopology(f: ClaimControllerFixture, csiNode: boolean): void {
+    f.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer';
+    f.claims.get(CLAIM_KEY)!.metadata!.annotations![ANN_SELECTED_NODE] = 'node1';
+    f.nodes.set({ metadata: { name: 'node1', labels: { [topologyKey]: 'a' } } });
+    if (csiNode) {
+      f.csiNodes.set({
+        metadata: { name: 'node1' },
+        spec: { drivers: [{ name: TEST_DRIVER_NAME, nodeID: 'n1', topologyKeys: [topologyKey] }] },
+      });
+    }
+  }
+  const removal = ['default', 'pvc1', { metadata: { annotations: { [ANN_SELECTED_NODE]: null } } }];
+
+  it('ResourceExhausted with topology and a selected node removes the selected-node annotation', async () => {
+    const f = await start({ capabilities: { topology: true } });
+    withTopology(f, true);
+    f.driver.fail('CreateVolume', status.RESOURCE_EXHAUSTED, 'full');
+    await expect(f.controller.sync(CLAIM_KEY)).resolves.toBeUndefined();
+    expect(f.driver.callsTo('CreateVolume')[0].accessibilityRequirements?.requisite).toEqual([
+      { segments: { [topologyKey]: 'a' } },
+    ]);
+    expect(f.kube.callsTo('mergePatchClaim')).toEqual([removal]);
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningFailed']);
+  });
+
+  it('a selected node without CSINode is rescheduled before CreateVolume', async () => {
+    const f = await start({ capabilities: { topology: true } });
+    withTopology(f, false);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    expect(f.kube.callsTo('mergePatchClaim')).toEqual([removal]);
+  });
+
+  it('ResourceExhausted without topology is a final error', async () => {
+    const f = await start();
+    f.driver.fail('CreateVolume', status.RESOURCE_EXHAUSTED, 'full');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('ResourceExhausted');
+    expect(f.kube.callsTo('mergePatchClaim')).toHaveLength(0);
+  });
+});
+
+describe('ClaimController infeasible slow retry', () => {
+  it('delays InvalidArgument retries five minutes unless the StorageClass changes', async () => {
+    const f = await start();
+    f.driver.fail('CreateVolume', status.INVALID_ARGUMENT, 'no such tier', 2);
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('InvalidArgument');
+    expect(f.recorder.events.at(-1)?.message).toBe(
+      `${INFEASIBLE_MESSAGE_PREFIX} failed to provision volume with StorageClass "sc": rpc error: code = InvalidArgument desc = no such tier`,
+    );
+    const skipped = await f.controller.sync(CLAIM_KEY);
+    expect(skipped).toEqual({ requeueAfterMs: INFEASIBLE_RETRY_DELAY_MS });
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+
+    f.classes.set({ ...makeClass(), metadata: { name: 'sc', uid: 'sc-uid', resourceVersion: '2' } });
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('InvalidArgument');
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(2);
+
+    await f.clock.advance(INFEASIBLE_RETRY_DELAY_MS - 1);
+    expect(await f.controller.sync(CLAIM_KEY)).toEqual({ requeueAfterMs: 1 });
+    await f.clock.advance(1);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(3);
+    expect(f.recorder.reasons().at(-1)).toBe('ProvisioningSucceeded');
+  });
+});
+
+describe('ClaimController secrets', () => {
+  it('names a missing provisioner secret in the event', async () => {
+    const f = await start();
+    f.classes.get('sc')!.parameters = { ...SECRET_PARAMS };
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
+    expect(f.recorder.events.at(-1)?.message).toBe(
+      'failed to provision volume with StorageClass "sc": error getting secret creds in namespace default: secrets "creds" not found',
+    );
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+
+  it('sends the secret to the driver but never writes its value to events or logs (-v 5)', async () => {
+    const f = await start();
+    f.classes.get('sc')!.parameters = { ...SECRET_PARAMS };
+    f.kube.secrets.set('default/creds', { password: SECRET_VALUE });
+    f.driver.fail('CreateVolume', status.INTERNAL, 'boom');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')[1].secrets).toEqual({ password: SECRET_VALUE });
+    const pv = f.kube.volumes.get(PV_NAME);
+    expect(pv?.metadata?.annotations).toMatchObject({
+      'volume.kubernetes.io/provisioner-deletion-secret-name': 'creds',
+      'volume.kubernetes.io/provisioner-deletion-secret-namespace': 'default',
+    });
+    expect(f.logs.some((l) => l.includes('CreateVolume'))).toBe(true);
+    expect(f.logs.join('\n')).not.toContain(SECRET_VALUE);
+    expect(JSON.stringify(f.recorder.events)).not.toContain(SECRET_VALUE);
+    expect(JSON.stringify(pv)).not.toContain(SECRET_VALUE);
+  });
+});
+
+describe('ClaimController data sources', () => {
+  it('refuses snapshot and PVC sources with a clear ProvisioningFailed', async () => {
+    const f = await start();
+    f.claims.get(CLAIM_KEY)!.spec!.dataSource = {
+      apiGroup: 'snapshot.storage.k8s.io',
+      kind: 'VolumeSnapshot',
+      name: 'snap',
+    };
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('not supported yet');
+    expect(f.recorder.events.at(-1)?.message).toBe(
+      'provisioning from a VolumeSnapshot data source ("snap") is not supported yet by this provisioner',
+    );
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+
+  it('leaves claims with an unknown data source to an external populator', async () => {
+    const f = await start();
+    f.claims.get(CLAIM_KEY)!.spec!.dataSourceRef = { apiGroup: 'populator.example.com', kind: 'Thing', name: 't' };
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.recorder.events.map((e) => e.message)).toEqual([
+      'External provisioner is provisioning volume for claim "default/pvc1"',
+      'Assuming an external populator will provision the volume',
+    ]);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+});

@@ -1,0 +1,367 @@
+import type {
+  V1CSINode,
+  V1Node,
+  V1ObjectReference,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../shared/clock/clock.js';
+import type { SyncResult } from '../shared/controller/reconcile.js';
+import type { WorkQueue } from '../shared/controller/work-queue.js';
+import type { CsiCaller } from '../shared/csi/connection.js';
+import type { EventRecorder } from '../shared/events/event-recorder.js';
+import { objectReference } from '../shared/events/event-recorder.js';
+import type { CacheReader } from '../shared/kube/cache.js';
+import { isAlreadyExists } from '../shared/kube/errors.js';
+import { errorText } from '../shared/log/logger.js';
+import type { Logger } from '../shared/log/logger.js';
+import { ClaimMetrics } from './claim-metrics.js';
+import type { ClaimMetricLabels } from './claim-metrics.js';
+import { InvalidClaimError, makeVolumeName } from './create-volume-request.js';
+import { classifyDataSource, dataSourceLabel } from './data-source.js';
+import type { ProvisionerConfig } from './flags.js';
+import { InFlightClaims, claimKey } from './in-flight.js';
+import type { InFlightOperation } from './in-flight.js';
+import { InfeasibleClaims } from './infeasible-claims.js';
+import { ANN_SELECTED_NODE, EventReason } from './keys.js';
+import type { ProvisionerKube } from './kube-ports.js';
+import { buildVolume, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
+import type { ClaimAttempt, PreparedProvision, ProvisionContext, ProvisionerCapabilities } from './provision-claim.js';
+import { INFEASIBLE_MESSAGE_PREFIX, ProvisioningError, ProvisioningState } from './provisioning-errors.js';
+import { claimStorageClassName } from './pv.js';
+import { selectedNodeName, shouldProvision } from './should-provision.js';
+import type { TopologyRetryRecord } from './topology.js';
+import { UnsavedVolumes } from './unsaved-volumes.js';
+
+export interface ClaimControllerOptions {
+  claims: CacheReader<V1PersistentVolumeClaim>;
+  classes: CacheReader<V1StorageClass>;
+  volumes: CacheReader<V1PersistentVolume>;
+  nodes: CacheReader<V1Node>;
+  csiNodes: CacheReader<V1CSINode>;
+  kube: ProvisionerKube;
+  csi: CsiCaller;
+  recorder: EventRecorder;
+  config: ProvisionerConfig;
+  driverName: string;
+  provisionerIdentity: string;
+  capabilities: ProvisionerCapabilities;
+  /** Keyed by claim `namespace/name`; its rate limiter gives the per-claim backoff (--retry-interval-start/max). */
+  queue: WorkQueue<string>;
+  clock: Clock;
+  logger: Logger;
+  /** Where the `controller_persistentvolumeclaim_provision_*` metrics go; none without it. */
+  registry?: Registry;
+}
+
+/**
+ * Provisions volumes for claims (the lib's claim worker plus the CSI provisioner's Provision): one attempt per
+ * sync, every failure reported as a ProvisioningFailed event and retried with the queue's backoff.
+ */
+export class ClaimController {
+  private readonly claims: CacheReader<V1PersistentVolumeClaim>;
+  private readonly classes: CacheReader<V1StorageClass>;
+  private readonly volumes: CacheReader<V1PersistentVolume>;
+  private readonly recorder: EventRecorder;
+  private readonly kube: ProvisionerKube;
+  private readonly queue: WorkQueue<string>;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly context: ProvisionContext;
+  private readonly metrics: ClaimMetrics | undefined;
+  private readonly inFlight = new InFlightClaims();
+  private readonly infeasible: InfeasibleClaims;
+  private readonly topologyRecords = new Map<string, TopologyRetryRecord>();
+  private readonly unsaved: UnsavedVolumes;
+
+  constructor(options: ClaimControllerOptions) {
+    this.claims = options.claims;
+    this.classes = options.classes;
+    this.volumes = options.volumes;
+    this.recorder = options.recorder;
+    this.kube = options.kube;
+    this.queue = options.queue;
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.context = {
+      kube: options.kube,
+      csi: options.csi,
+      config: options.config,
+      driverName: options.driverName,
+      provisionerIdentity: options.provisionerIdentity,
+      capabilities: options.capabilities,
+      nodes: options.nodes,
+      csiNodes: options.csiNodes,
+      logger: options.logger,
+      clock: options.clock,
+    };
+    this.metrics = options.registry ? new ClaimMetrics({ registry: options.registry }) : undefined;
+    this.infeasible = new InfeasibleClaims({ clock: options.clock });
+    this.unsaved = new UnsavedVolumes({
+      kube: options.kube,
+      clock: options.clock,
+      logger: options.logger,
+      onSaved: (pv) => this.succeeded(pv),
+    });
+  }
+
+  /** For the claim informer's add, update and delete handlers (a deletion may leave an operation to finish). */
+  enqueueClaim(claim: V1PersistentVolumeClaim): void {
+    this.queue.add(claimKey(claim));
+  }
+
+  /** Drops the PV save retries (shutdown). */
+  stop(): void {
+    this.unsaved.stop();
+  }
+
+  /** Claims whose CreateVolume may still be running (for tests and diagnostics). */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** PVs whose volume exists but whose object is still being saved. */
+  get unsavedCount(): number {
+    return this.unsaved.size;
+  }
+
+  /** Throws to be retried with backoff; never for a claim that is simply not ours. */
+  async sync(key: string): Promise<SyncResult | void> {
+    const claim = this.claims.get(key);
+    const liveUid = claim?.metadata?.uid;
+    for (const [uid, operation] of this.inFlight.orphans(key, liveUid)) await this.finishOrphan(uid, operation);
+    if (!claim) return;
+    return this.syncClaim(claim);
+  }
+
+  private async syncClaim(claim: V1PersistentVolumeClaim): Promise<SyncResult | void> {
+    let pvName: string;
+    try {
+      pvName = makeVolumeName({
+        prefix: this.context.config.volumeNamePrefix,
+        uid: claim.metadata?.uid ?? '',
+        uuidLength: this.context.config.volumeNameUuidLength,
+      });
+    } catch (err) {
+      if (!(err instanceof InvalidClaimError)) throw err;
+      return this.fail({ claim, className: claimStorageClassName(claim) }, err.message);
+    }
+    const decision = shouldProvision({
+      claim,
+      driverName: this.context.driverName,
+      classes: this.classes,
+      volumes: this.volumes,
+      pvName,
+      isUnsaved: (name) => this.unsaved.has(name),
+    });
+    if (!decision.provision) {
+      if ('error' in decision) return this.fail({ claim, className: decision.className }, decision.error);
+      this.logger.v(5).info('Not provisioning claim', { pvc: claimKey(claim), reason: decision.reason });
+      return;
+    }
+    const uid = claim.metadata?.uid ?? '';
+    const waitMs = this.infeasible.remainingDelayMs(uid, decision.storageClass);
+    // Polling at most every --retry-interval-max notices an edited StorageClass before the five minutes are up.
+    if (waitMs > 0) return { requeueAfterMs: Math.min(waitMs, this.context.config.retryIntervalMaxMs) };
+    await this.provision({ claim, storageClass: decision.storageClass }, pvName);
+  }
+
+  private async provision(attempt: ClaimAttempt, pvName: string): Promise<void> {
+    const { claim, storageClass } = attempt;
+    const ref = claimReference(claim);
+    this.recorder.event(
+      ref,
+      'Normal',
+      EventReason.Provisioning,
+      `External provisioner is provisioning volume for claim "${claimKey(claim)}"`,
+    );
+    const dataSource = classifyDataSource(claim);
+    if (dataSource.kind === 'populator') {
+      this.recorder.event(
+        ref,
+        'Normal',
+        EventReason.Provisioning,
+        'Assuming an external populator will provision the volume',
+      );
+      return;
+    }
+    const className = storageClass.metadata?.name ?? '';
+    if (dataSource.kind === 'unsupported') return this.fail({ claim, className }, dataSource.message);
+    if (storageClass.provisioner !== this.context.driverName) {
+      // Only a migrated in-tree claim gets here (migrated-to names us); translation is not implemented.
+      const message = `provisioning for StorageClass provisioner "${storageClass.provisioner}" (CSI migration) is not supported yet by this provisioner`;
+      return this.fail({ claim, className }, message);
+    }
+    const started = this.clock.monotonic();
+    let pv: V1PersistentVolume;
+    try {
+      pv = await this.attempt(attempt, pvName);
+    } catch (err) {
+      return this.attemptFailed(attempt, err);
+    }
+    this.metrics?.succeeded(metricLabels(claim, className), (this.clock.monotonic() - started) / 1000);
+    await this.save(pv);
+  }
+
+  private async attempt(attempt: ClaimAttempt, pvName: string): Promise<V1PersistentVolume> {
+    const uid = attempt.claim.metadata?.uid ?? '';
+    let topologyRecord = this.topologyRecords.get(uid);
+    if (!topologyRecord) {
+      topologyRecord = {};
+      this.topologyRecords.set(uid, topologyRecord);
+    }
+    const prepared = await prepareProvision(this.context, { ...attempt, pvName, topologyRecord });
+    const created = await this.createTracked(attempt.claim, prepared);
+    this.forgetClaim(uid);
+    return buildVolume(this.context, { ...attempt, prepared, created });
+  }
+
+  /** CreateVolume with in-flight bookkeeping, so a claim deleted meanwhile is finished in the background. */
+  private async createTracked(
+    claim: V1PersistentVolumeClaim,
+    prepared: PreparedProvision,
+  ): ReturnType<typeof createVolume> {
+    const uid = claim.metadata?.uid ?? '';
+    try {
+      return await createVolume(this.context, prepared);
+    } catch (err) {
+      if (err instanceof ProvisioningError && err.state === ProvisioningState.InBackground) {
+        this.inFlight.set(uid, { claim, request: prepared.request });
+      }
+      throw err;
+    }
+  }
+
+  private async attemptFailed(attempt: ClaimAttempt, err: unknown): Promise<never | void> {
+    const { claim, storageClass } = attempt;
+    const uid = claim.metadata?.uid ?? '';
+    const error =
+      err instanceof ProvisioningError
+        ? err
+        : new ProvisioningError({ message: errorText(err), state: ProvisioningState.NoChange, cause: err });
+    // NoChange leaves whatever ran before in flight; InBackground was recorded around the call.
+    if (error.state === ProvisioningState.Finished || error.state === ProvisioningState.Reschedule) {
+      this.forgetClaim(uid);
+    }
+    if (error.infeasible) this.infeasible.add(uid, storageClass);
+    const className = storageClass.metadata?.name ?? '';
+    const message = `failed to provision volume with StorageClass "${className}": ${error.message}`;
+    const eventMessage = error.infeasible ? `${INFEASIBLE_MESSAGE_PREFIX} ${message}` : message;
+    if (error.state === ProvisioningState.Reschedule && selectedNodeName(claim) !== '') {
+      this.report({ claim, className }, eventMessage);
+      await this.reschedule(claim);
+      return;
+    }
+    return this.fail({ claim, className }, message, eventMessage);
+  }
+
+  /** Drops the selected node so the scheduler picks another one; the claim comes back with a new annotation. */
+  private async reschedule(claim: V1PersistentVolumeClaim): Promise<void> {
+    const namespace = claim.metadata?.namespace ?? '';
+    const name = claim.metadata?.name ?? '';
+    try {
+      await this.kube.mergePatchClaim(namespace, name, { metadata: { annotations: { [ANN_SELECTED_NODE]: null } } });
+    } catch (err) {
+      throw new Error(`failed to remove the selected-node annotation to reschedule claim: ${errorText(err)}`, {
+        cause: err,
+      });
+    }
+    this.logger.v(2).info('Rescheduling claim', { pvc: claimKey(claim) });
+  }
+
+  private forgetClaim(uid: string): void {
+    this.inFlight.delete(uid);
+    this.topologyRecords.delete(uid);
+  }
+
+  private async save(pv: V1PersistentVolume): Promise<void> {
+    try {
+      await this.kube.createPersistentVolume(pv);
+    } catch (err) {
+      if (!isAlreadyExists(err)) {
+        // The volume exists on the driver: keep the object and retry the save, never CreateVolume again.
+        this.logger.error(err, 'Failed to save PersistentVolume, retrying in the background', {
+          pv: pv.metadata?.name,
+        });
+        this.unsaved.add(pv);
+        return;
+      }
+    }
+    this.succeeded(pv);
+  }
+
+  private succeeded(pv: V1PersistentVolume): void {
+    const claimRef = pv.spec?.claimRef;
+    if (claimRef) {
+      this.recorder.event(
+        claimRef,
+        'Normal',
+        EventReason.ProvisioningSucceeded,
+        `Successfully provisioned volume ${pv.metadata?.name ?? ''}`,
+      );
+    }
+    this.logger.v(2).info('Provisioned volume', {
+      pv: pv.metadata?.name,
+      pvc: claimRef && `${claimRef.namespace ?? ''}/${claimRef.name ?? ''}`,
+    });
+  }
+
+  private report(target: { claim: V1PersistentVolumeClaim; className: string }, eventMessage: string): void {
+    this.recorder.event(claimReference(target.claim), 'Warning', EventReason.ProvisioningFailed, eventMessage);
+    this.metrics?.failedAttempt(metricLabels(target.claim, target.className));
+  }
+
+  /** Reports a failed attempt and throws, so the queue retries the claim with backoff. */
+  private fail(
+    target: { claim: V1PersistentVolumeClaim; className: string },
+    message: string,
+    eventMessage = message,
+  ): never {
+    this.report(target, eventMessage);
+    throw new Error(message);
+  }
+
+  /**
+   * A claim deleted (or re-created) while its CreateVolume may still run: ask again with the same request until
+   * the driver gives a final answer, then delete what it created. Throws to be retried.
+   */
+  private async finishOrphan(uid: string, operation: InFlightOperation): Promise<void> {
+    const log = this.logger.withValues({ pvc: claimKey(operation.claim), uid });
+    if (operation.createdVolumeId === undefined) {
+      try {
+        const created = await createVolume(this.context, {
+          request: operation.request,
+          requestedBytes: 0n,
+          selectedNode: '',
+        });
+        operation.createdVolumeId = created.volume.volumeId;
+      } catch (err) {
+        if (err instanceof ProvisioningError && err.state !== ProvisioningState.InBackground) {
+          log.v(2).info('CreateVolume of a deleted claim ended without a volume', { error: err.message });
+          this.forgetClaim(uid);
+          return;
+        }
+        throw new Error(`CreateVolume for deleted claim still in progress: ${errorText(err)}`, { cause: err });
+      }
+    }
+    try {
+      await deleteVolume(this.context, { volumeId: operation.createdVolumeId, request: operation.request });
+    } catch (err) {
+      throw new Error(`failed to delete volume ${operation.createdVolumeId} of deleted claim: ${errorText(err)}`, {
+        cause: err,
+      });
+    }
+    log.info('Deleted the volume of a claim deleted during provisioning', { volume: operation.createdVolumeId });
+    this.forgetClaim(uid);
+  }
+}
+
+function claimReference(claim: V1PersistentVolumeClaim): V1ObjectReference {
+  return objectReference(claim, 'v1', 'PersistentVolumeClaim') ?? { name: claim.metadata?.name };
+}
+
+function metricLabels(claim: V1PersistentVolumeClaim, className: string): ClaimMetricLabels {
+  return { class: className, source: dataSourceLabel(claim) };
+}

@@ -1,0 +1,279 @@
+import type {
+  V1CSINode,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1SecretReference,
+  V1StorageClass,
+} from '@kubernetes/client-node';
+import type { CreateVolumeRequest, TopologyRequirement, Volume } from '../gen/csi.js';
+import type { Clock } from '../shared/clock/clock.js';
+import type { CsiCaller } from '../shared/csi/connection.js';
+import type { CacheReader } from '../shared/kube/cache.js';
+import { statusMessage } from '../shared/kube/errors.js';
+import { errorText } from '../shared/log/logger.js';
+import type { Logger } from '../shared/log/logger.js';
+import { buildCreateVolumeRequest, checkCreateVolumeResponse } from './create-volume-request.js';
+import type { PreparedCreateVolume } from './create-volume-request.js';
+import type { ProvisionerConfig } from './flags.js';
+import type { ProvisionerKube } from './kube-ports.js';
+import { createVolumeParameters, fsTypeFromParameters } from './parameters.js';
+import { ProvisioningError, ProvisioningState, createVolumeErrorState, isInfeasible } from './provisioning-errors.js';
+import { buildPersistentVolume } from './pv.js';
+import type { PvSecretRefs } from './pv.js';
+import { getSecretReferences } from './secrets.js';
+import type { SecretReference, SecretReferences } from './secrets.js';
+import { selectedNodeName } from './should-provision.js';
+import {
+  CSINodeNotFoundError,
+  generateAccessibilityRequirements,
+  nodeAffinityFromAccessibleTopology,
+} from './topology.js';
+import type { TopologyRetryRecord } from './topology.js';
+
+/** Upstream tries to delete an unusable new volume this many times within one --timeout. */
+const CLEANUP_ATTEMPTS = 5;
+
+export interface ProvisionerCapabilities {
+  topology: boolean;
+  singleNodeMultiWriter: boolean;
+  cloning?: boolean;
+  snapshots?: boolean;
+}
+
+/** What one provisioning attempt needs besides the claim. */
+export interface ProvisionContext {
+  kube: ProvisionerKube;
+  csi: CsiCaller;
+  config: ProvisionerConfig;
+  driverName: string;
+  provisionerIdentity: string;
+  capabilities: ProvisionerCapabilities;
+  nodes: CacheReader<V1Node>;
+  csiNodes: CacheReader<V1CSINode>;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface ClaimAttempt {
+  claim: V1PersistentVolumeClaim;
+  storageClass: V1StorageClass;
+}
+
+export interface PreparedProvision extends PreparedCreateVolume {
+  secretRefs: PvSecretRefs;
+  deletionSecret?: V1SecretReference;
+  modifySecret?: V1SecretReference;
+  selectedNode: string;
+}
+
+/**
+ * Upstream `prepareProvision` for claims without a data source: everything up to the CreateVolumeRequest.
+ * Throws ProvisioningError: Finished for claim/class mistakes, NoChange for reads that may work next time,
+ * Reschedule when the selected node has no CSINode.
+ */
+export async function prepareProvision(
+  context: ProvisionContext,
+  attempt: ClaimAttempt & { pvName: string; topologyRecord: TopologyRetryRecord },
+): Promise<PreparedProvision> {
+  const { claim, storageClass } = attempt;
+  const parameters = storageClass.parameters ?? {};
+  const warn = (message: string): void => context.logger.warn(message, { storageClass: storageClass.metadata?.name });
+  const refs = finished(() =>
+    getSecretReferences({
+      parameters,
+      pvName: attempt.pvName,
+      claim: {
+        name: claim.metadata?.name ?? '',
+        namespace: claim.metadata?.namespace ?? '',
+        annotations: claim.metadata?.annotations,
+      },
+      warn,
+    }),
+  );
+  const fsType = finished(() => fsTypeFromParameters({ parameters, defaultFsType: '', warn }));
+  const driverParameters = finished(() =>
+    createVolumeParameters({ parameters, extraCreateMetadata: false, pvcName: '', pvcNamespace: '', pvName: '' }),
+  );
+  const selectedNode = selectedNodeName(claim);
+  const topology = accessibilityRequirements(context, attempt, selectedNode);
+  const secrets = refs.provisioner ? await readSecret(context.kube, refs.provisioner) : undefined;
+  const built = buildCreateVolumeRequest({
+    claim,
+    storageClass,
+    volumeNamePrefix: context.config.volumeNamePrefix,
+    volumeNameUUIDLength: context.config.volumeNameUuidLength,
+    defaultFsType: context.config.defaultFsType,
+    fsTypeFromParameters: fsType,
+    parameters: driverParameters,
+    secrets,
+    topology,
+    extraCreateMetadata: context.config.extraCreateMetadata,
+    supportsSingleNodeMultiWriter: context.capabilities.singleNodeMultiWriter,
+  });
+  if (!built.ok) throw new ProvisioningError({ message: built.error.message, state: ProvisioningState.Finished });
+  return {
+    ...built,
+    secretRefs: pvSecretRefs(refs),
+    deletionSecret: refs.provisioner,
+    modifySecret: refs.controllerModify,
+    selectedNode,
+  };
+}
+
+/** Runs a validation that, when it fails, fails the same way on every retry. */
+function finished<T>(validate: () => T): T {
+  try {
+    return validate();
+  } catch (err) {
+    throw new ProvisioningError({ message: errorText(err), state: ProvisioningState.Finished, cause: err });
+  }
+}
+
+function accessibilityRequirements(
+  context: ProvisionContext,
+  attempt: ClaimAttempt & { topologyRecord: TopologyRetryRecord },
+  selectedNode: string,
+): TopologyRequirement | undefined {
+  try {
+    return generateAccessibilityRequirements({
+      driverName: context.driverName,
+      supportsTopology: context.capabilities.topology,
+      strictTopology: context.config.strictTopology,
+      immediateTopology: context.config.immediateTopology,
+      pvcName: attempt.claim.metadata?.name ?? '',
+      storageClass: attempt.storageClass,
+      selectedNodeName: selectedNode,
+      nodes: context.nodes.list(),
+      csiNodes: context.csiNodes.list(),
+      retryRecord: attempt.topologyRecord,
+    });
+  } catch (err) {
+    // A Node deleted with its CSINode: the scheduler has to choose again (upstream 6.1, #1438).
+    const state = err instanceof CSINodeNotFoundError ? ProvisioningState.Reschedule : ProvisioningState.NoChange;
+    throw new ProvisioningError({
+      message: `error generating accessibility requirements: ${errorText(err)}`,
+      state,
+      cause: err,
+    });
+  }
+}
+
+async function readSecret(kube: ProvisionerKube, ref: SecretReference): Promise<Record<string, string>> {
+  try {
+    return await kube.getSecretData(ref.namespace, ref.name);
+  } catch (err) {
+    // Names the secret, never its content: the user has to create or fix it.
+    throw new ProvisioningError({
+      message: `error getting secret ${ref.name} in namespace ${ref.namespace}: ${statusMessage(err) ?? errorText(err)}`,
+      state: ProvisioningState.NoChange,
+      cause: err,
+    });
+  }
+}
+
+function pvSecretRefs(refs: SecretReferences): PvSecretRefs {
+  return {
+    controllerPublish: refs.controllerPublish,
+    nodeStage: refs.nodeStage,
+    nodePublish: refs.nodePublish,
+    controllerExpand: refs.controllerExpand,
+    nodeExpand: refs.nodeExpand,
+  };
+}
+
+export interface CreatedVolume {
+  volume: Volume;
+  capacityBytes: bigint;
+}
+
+/** CreateVolume under --timeout, the response checked; errors classified per upstream `checkError`. */
+export async function createVolume(
+  context: ProvisionContext,
+  prepared: Pick<PreparedProvision, 'request' | 'requestedBytes' | 'selectedNode'>,
+): Promise<CreatedVolume> {
+  let volume: Volume | undefined;
+  try {
+    ({ volume } = await context.csi.call('CreateVolume', prepared.request, {
+      timeoutMs: context.config.operationTimeoutMs,
+    }));
+  } catch (err) {
+    const mayReschedule = context.capabilities.topology && prepared.selectedNode !== '';
+    throw new ProvisioningError({
+      message: errorText(err),
+      state: createVolumeErrorState({ error: err, mayReschedule }),
+      infeasible: isInfeasible(err),
+      cause: err,
+    });
+  }
+  const checked = checkCreateVolumeResponse({
+    volume,
+    requestedBytes: prepared.requestedBytes,
+    expectContentSource: false,
+  });
+  if (checked.ok) return { volume: checked.volume, capacityBytes: checked.capacityBytes };
+  if (!checked.cleanup || !volume) {
+    throw new ProvisioningError({ message: checked.error.message, state: ProvisioningState.Finished });
+  }
+  const cleanupError = await deleteUnusableVolume(context, { volumeId: volume.volumeId, request: prepared.request });
+  const message = cleanupError
+    ? `${checked.error.message}; cleanup of volume ${volume.volumeId} failed: ${cleanupError}`
+    : checked.error.message;
+  // The whole operation is retried; a failed cleanup is retried by the next CreateVolume returning the same volume.
+  throw new ProvisioningError({ message, state: ProvisioningState.InBackground });
+}
+
+/** DeleteVolume up to CLEANUP_ATTEMPTS times within one --timeout; returns the last error text, if any. */
+async function deleteUnusableVolume(
+  context: ProvisionContext,
+  target: { volumeId: string; request: CreateVolumeRequest },
+): Promise<string | undefined> {
+  const deadline = context.clock.monotonic() + context.config.operationTimeoutMs;
+  let lastError: string | undefined;
+  for (let i = 0; i < CLEANUP_ATTEMPTS && context.clock.monotonic() < deadline; i++) {
+    try {
+      await deleteVolume(context, { ...target, timeoutMs: deadline - context.clock.monotonic() });
+      return undefined;
+    } catch (err) {
+      lastError = errorText(err);
+    }
+  }
+  return lastError ?? 'timed out';
+}
+
+/** DeleteVolume with the secrets the volume was created with. */
+export async function deleteVolume(
+  context: Pick<ProvisionContext, 'csi' | 'config'>,
+  target: { volumeId: string; request: CreateVolumeRequest; timeoutMs?: number },
+): Promise<void> {
+  await context.csi.call(
+    'DeleteVolume',
+    { volumeId: target.volumeId, secrets: { ...target.request.secrets } },
+    { timeoutMs: target.timeoutMs ?? context.config.operationTimeoutMs },
+  );
+}
+
+/** The PV saved for a created volume. */
+export function buildVolume(
+  context: ProvisionContext,
+  input: ClaimAttempt & { prepared: PreparedProvision; created: CreatedVolume },
+): V1PersistentVolume {
+  const { prepared, created } = input;
+  return buildPersistentVolume({
+    claim: input.claim,
+    storageClass: input.storageClass,
+    driverName: context.driverName,
+    provisionerIdentity: context.provisionerIdentity,
+    pvName: prepared.pvName,
+    volume: created.volume,
+    capacityBytes: created.capacityBytes,
+    fsType: prepared.fsType,
+    controllerPublishReadOnly: context.config.controllerPublishReadOnly,
+    secretRefs: prepared.secretRefs,
+    deletionSecret: prepared.deletionSecret,
+    modifySecret: prepared.modifySecret,
+    nodeAffinity: context.capabilities.topology
+      ? nodeAffinityFromAccessibleTopology({ accessibleTopology: created.volume.accessibleTopology })
+      : undefined,
+  });
+}

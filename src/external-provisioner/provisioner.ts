@@ -1,0 +1,242 @@
+import { randomUUID } from 'node:crypto';
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type {
+  V1CSINode,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1StorageClass,
+  V1VolumeAttachment,
+} from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import { realClock } from '../shared/clock/clock.js';
+import { ItemExponentialRateLimiter } from '../shared/controller/rate-limiter.js';
+import { runWorkers } from '../shared/controller/controller.js';
+import { WorkQueue } from '../shared/controller/work-queue.js';
+import { WorkQueueMetricsFactory } from '../shared/controller/metrics.js';
+import { CsiConnection, exitOnConnectionLoss } from '../shared/csi/connection.js';
+import { CsiOperationMetrics } from '../shared/csi/metrics.js';
+import { EventBroadcaster } from '../shared/events/event-broadcaster.js';
+import { coreV1EventSink } from '../shared/events/event-sink.js';
+import { DiagnosticsServer, metricsHandler } from '../shared/http/diagnostics-server.js';
+import { leaderElectionHealthHandler } from '../shared/http/leader-election-health.js';
+import type { KubeObject } from '../shared/kube/cache.js';
+import { createKubeClient } from '../shared/kube/client.js';
+import type { KubeClient } from '../shared/kube/client.js';
+import { Informer } from '../shared/kube/informer.js';
+import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
+import { coordinationLeaseClient } from '../shared/leader-election/lease-client.js';
+import { leaseNamespace } from '../shared/leader-election/lease-config.js';
+import { newSidecarLeaderElector } from '../shared/leader-election/sidecar-leader-election.js';
+import type { Logger } from '../shared/log/logger.js';
+import { createMetricsRegistry } from '../shared/metrics/registry.js';
+import { sidecarVersion } from '../shared/version/version.js';
+import { ClaimController } from './claim-controller.js';
+import type { ProvisionerConfig } from './flags.js';
+import { provisionerKube } from './kube-ports.js';
+import { discoverDriver, eventComponent, provisionerIdentity } from './startup.js';
+import { VolumeController } from './volume-controller.js';
+
+export interface RunProvisionerOptions {
+  config: ProvisionerConfig;
+  logger: Logger;
+  /** Aborted on SIGTERM/SIGINT. */
+  signal: AbortSignal;
+  exit: (code: number) => void;
+}
+
+const RESYNC_MS = 15 * 60_000;
+
+function informer<T extends KubeObject>(client: KubeClient, path: string, logger: Logger): Informer<T> {
+  return new Informer<T>({
+    transport: client,
+    path,
+    resyncPeriodMs: RESYNC_MS,
+    logger: logger.withValues({ resource: path }),
+  });
+}
+
+/**
+ * csi-provisioner's process: connect to the driver and learn what it can do,
+ * serve metrics on every replica, then (as leader, when enabled) run the
+ * claim and volume controllers until the process ends.
+ */
+export async function runProvisioner(options: RunProvisionerOptions): Promise<void> {
+  const { config, logger, signal, exit } = options;
+  const registry: Registry = createMetricsRegistry();
+  const csiMetrics = new CsiOperationMetrics({ registry });
+  const conn = await CsiConnection.connect({
+    address: config.csiAddress,
+    logger,
+    metrics: csiMetrics,
+    onConnectionLoss: exitOnConnectionLoss({ logger }),
+    signal,
+  });
+  const driver = await discoverDriver({ conn, logger, timeoutMs: config.operationTimeoutMs, signal });
+  csiMetrics.setDriverName(driver.name);
+  const identity = provisionerIdentity({ driverName: driver.name, now: Date.now() });
+  const topology = driver.accessibilityConstraints && config.featureGates.Topology;
+  logger.info('Starting csi-provisioner', { version: sidecarVersion, driver: driver.name, identity, topology });
+
+  const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master });
+  const userAgent = `csi-provisioner/${sidecarVersion}`;
+  const client = createKubeClient({
+    kubeConfig,
+    qps: config.kubeApiQps,
+    burst: config.kubeApiBurst,
+    userAgent,
+    logger,
+  });
+  // Events and leader election get clients of their own so volume work never waits behind them.
+  const eventClient = createKubeClient({
+    kubeConfig,
+    qps: config.kubeApiQps,
+    burst: config.kubeApiBurst,
+    userAgent,
+    logger,
+  });
+  const broadcaster = new EventBroadcaster({
+    sink: coreV1EventSink(eventClient.api(CoreV1Api)),
+    clock: realClock,
+    logger,
+  });
+  const recorder = broadcaster.newRecorder({ component: eventComponent(driver.name, randomUUID()) });
+
+  const claims = informer<V1PersistentVolumeClaim>(client, '/api/v1/persistentvolumeclaims', logger);
+  const volumes = informer<V1PersistentVolume>(client, '/api/v1/persistentvolumes', logger);
+  const classes = informer<V1StorageClass>(client, '/apis/storage.k8s.io/v1/storageclasses', logger);
+  const nodes = informer<V1Node>(client, '/api/v1/nodes', logger);
+  const csiNodes = informer<V1CSINode>(client, '/apis/storage.k8s.io/v1/csinodes', logger);
+  const attachments = informer<V1VolumeAttachment>(client, '/apis/storage.k8s.io/v1/volumeattachments', logger);
+  const started = [
+    claims,
+    volumes,
+    classes,
+    ...(topology ? [nodes, csiNodes] : []),
+    ...(driver.publishUnpublish ? [attachments] : []),
+  ];
+
+  const queueMetrics = WorkQueueMetricsFactory.forRegistry(registry);
+  const limiter = (): ItemExponentialRateLimiter<string> =>
+    new ItemExponentialRateLimiter({ baseDelayMs: config.retryIntervalStartMs, maxDelayMs: config.retryIntervalMaxMs });
+  const claimQueue = new WorkQueue<string>({ name: 'claims', rateLimiter: limiter(), metrics: queueMetrics });
+  const volumeQueue = new WorkQueue<string>({ name: 'volumes', rateLimiter: limiter(), metrics: queueMetrics });
+  const kube = provisionerKube(client);
+
+  const claimController = new ClaimController({
+    claims,
+    classes,
+    volumes,
+    nodes,
+    csiNodes,
+    kube,
+    csi: conn,
+    recorder,
+    config,
+    driverName: driver.name,
+    provisionerIdentity: identity,
+    capabilities: {
+      topology,
+      singleNodeMultiWriter: driver.singleNodeMultiWriter,
+      cloning: driver.cloning,
+      snapshots: driver.snapshots,
+    },
+    queue: claimQueue,
+    clock: realClock,
+    logger,
+    registry,
+  });
+  const volumeController = new VolumeController({
+    volumes,
+    classes,
+    volumeAttachments: attachments,
+    kube,
+    csi: conn,
+    recorder,
+    config,
+    driverName: driver.name,
+    queue: volumeQueue,
+    clock: realClock,
+    logger,
+    registry,
+  });
+  claims.addEventHandler({
+    add: (c) => claimController.enqueueClaim(c),
+    update: (_old, c) => claimController.enqueueClaim(c),
+    delete: (c) => claimController.enqueueClaim(c),
+  });
+  // A new class (or a changed one) can make waiting claims provisionable.
+  classes.addEventHandler({
+    add: () => claims.list().forEach((c) => claimController.enqueueClaim(c)),
+    update: () => claims.list().forEach((c) => claimController.enqueueClaim(c)),
+  });
+  volumes.addEventHandler({
+    add: (v) => volumeController.enqueueVolume(v),
+    update: (_old, v) => volumeController.enqueueVolume(v),
+    // A sync that finds the PV gone drops what the controller remembered about it.
+    delete: (v) => volumeController.enqueueVolume(v),
+  });
+
+  const runControllers = async (runSignal: AbortSignal): Promise<void> => {
+    for (const i of started) i.start(runSignal);
+    for (const i of started) {
+      if (!(await i.waitForSync(runSignal))) return;
+    }
+    logger.info('Caches synced, starting workers', { workers: config.workerThreads });
+    await Promise.all([
+      runWorkers({
+        queue: claimQueue,
+        workers: config.workerThreads,
+        sync: (k) => claimController.sync(k),
+        logger,
+        signal: runSignal,
+      }),
+      runWorkers({
+        queue: volumeQueue,
+        workers: config.workerThreads,
+        sync: (k) => volumeController.sync(k),
+        logger,
+        signal: runSignal,
+      }),
+    ]);
+  };
+
+  const elector = config.leaderElection.enabled
+    ? newSidecarLeaderElector({
+        leaseClient: coordinationLeaseClient(
+          createKubeClient({ kubeConfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, userAgent, logger }).api(
+            CoordinationV1Api,
+          ),
+        ),
+        lockName: driver.name,
+        namespace: leaseNamespace(config.leaderElection.namespace),
+        leaseDurationMs: config.leaderElection.leaseDurationMs,
+        renewDeadlineMs: config.leaderElection.renewDeadlineMs,
+        retryPeriodMs: config.leaderElection.retryPeriodMs,
+        labels: config.leaderElection.labels,
+        releaseOnCancel: config.featureGates.ReleaseLeaderElectionOnExit,
+        clock: realClock,
+        logger,
+        registry,
+        run: runControllers,
+        exit,
+      })
+    : undefined;
+
+  // The HTTP server runs on every replica, leader or not.
+  if (config.http.address !== undefined) {
+    const server = new DiagnosticsServer({ address: config.http.address, logger });
+    server.handle(config.http.metricsPath, metricsHandler(registry));
+    if (config.http.leaderElectionHealthz && elector) {
+      server.handle('/healthz/leader-election', leaderElectionHealthHandler(elector));
+    }
+    await server.listen();
+    signal.addEventListener('abort', () => void server.close(), { once: true });
+  }
+
+  if (!elector) {
+    await runControllers(signal);
+    return;
+  }
+  await elector.run(signal);
+}
