@@ -1,5 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { FakeProvisionerKube } from './testing/fake-provisioner-kube.js';
 import { reconcileKey } from '../shared/controller/reconcile.js';
 import { discardLogger } from '../shared/log/logger.js';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
@@ -294,7 +296,9 @@ describe('ClaimController reschedule', () => {
       });
     }
   }
-  const removal = ['default', 'pvc1', { metadata: { annotations: { [ANN_SELECTED_NODE]: null } } }];
+  /** The claims written with update, checked to have lost the selected-node annotation. */
+  const updatedClaims = (f: { kube: FakeProvisionerKube }): V1PersistentVolumeClaim[] =>
+    f.kube.callsTo('updateClaim').map((args) => args[0] as V1PersistentVolumeClaim);
 
   it('ResourceExhausted with topology and a selected node removes the selected-node annotation', async () => {
     const f = await start({ capabilities: { topology: true } });
@@ -304,7 +308,10 @@ describe('ClaimController reschedule', () => {
     expect(f.driver.callsTo('CreateVolume')[0].accessibilityRequirements?.requisite).toEqual([
       { segments: { [topologyKey]: 'a' } },
     ]);
-    expect(f.kube.callsTo('mergePatchClaim')).toEqual([removal]);
+    expect(updatedClaims(f)).toHaveLength(1);
+    expect(updatedClaims(f)[0].metadata?.name).toBe('pvc1');
+    expect(updatedClaims(f)[0].metadata?.annotations).not.toHaveProperty(ANN_SELECTED_NODE);
+    expect(f.claims.get(CLAIM_KEY)?.metadata?.annotations).toHaveProperty(ANN_SELECTED_NODE);
     expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningFailed']);
   });
 
@@ -313,14 +320,15 @@ describe('ClaimController reschedule', () => {
     withTopology(f, false);
     await f.controller.sync(CLAIM_KEY);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
-    expect(f.kube.callsTo('mergePatchClaim')).toEqual([removal]);
+    expect(updatedClaims(f)).toHaveLength(1);
+    expect(updatedClaims(f)[0].metadata?.annotations).not.toHaveProperty(ANN_SELECTED_NODE);
   });
 
   it('ResourceExhausted without topology is a final error', async () => {
     const f = await start();
     f.driver.fail('CreateVolume', status.RESOURCE_EXHAUSTED, 'full');
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('ResourceExhausted');
-    expect(f.kube.callsTo('mergePatchClaim')).toHaveLength(0);
+    expect(f.kube.callsTo('updateClaim')).toHaveLength(0);
   });
 });
 
@@ -381,16 +389,16 @@ describe('ClaimController secrets', () => {
 });
 
 describe('ClaimController data sources', () => {
-  it('refuses snapshot and PVC sources with a clear ProvisioningFailed', async () => {
+  it('refuses a snapshot source when the driver cannot restore snapshots', async () => {
     const f = await start();
     f.claims.get(CLAIM_KEY)!.spec!.dataSource = {
       apiGroup: 'snapshot.storage.k8s.io',
       kind: 'VolumeSnapshot',
       name: 'snap',
     };
-    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('not supported yet');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('CREATE_DELETE_SNAPSHOT');
     expect(f.recorder.events.at(-1)?.message).toBe(
-      'provisioning from a VolumeSnapshot data source ("snap") is not supported yet by this provisioner',
+      'failed to provision volume with StorageClass "sc": CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported',
     );
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });

@@ -94,6 +94,8 @@ export class ClaimController {
       capabilities: options.capabilities,
       nodes: options.nodes,
       csiNodes: options.csiNodes,
+      claims: options.claims,
+      volumes: options.volumes,
       logger: options.logger,
       clock: options.clock,
     };
@@ -177,7 +179,7 @@ export class ClaimController {
       EventReason.Provisioning,
       `External provisioner is provisioning volume for claim "${claimKey(claim)}"`,
     );
-    const dataSource = classifyDataSource(claim);
+    const dataSource = classifyDataSource(claim, this.context.config.featureGates.CrossNamespaceVolumeDataSource);
     if (dataSource.kind === 'populator') {
       this.recorder.event(
         ref,
@@ -188,7 +190,6 @@ export class ClaimController {
       return;
     }
     const className = storageClass.metadata?.name ?? '';
-    if (dataSource.kind === 'unsupported') return this.fail({ claim, className }, dataSource.message);
     if (storageClass.provisioner !== this.context.driverName) {
       // Only a migrated in-tree claim gets here (migrated-to names us); translation is not implemented.
       const message = `provisioning for StorageClass provisioner "${storageClass.provisioner}" (CSI migration) is not supported yet by this provisioner`;
@@ -259,10 +260,11 @@ export class ClaimController {
 
   /** Drops the selected node so the scheduler picks another one; the claim comes back with a new annotation. */
   private async reschedule(claim: V1PersistentVolumeClaim): Promise<void> {
-    const namespace = claim.metadata?.namespace ?? '';
-    const name = claim.metadata?.name ?? '';
+    // The cached object is shared with the informer: change a copy.
+    const updated = structuredClone(claim);
+    if (updated.metadata?.annotations) delete updated.metadata.annotations[ANN_SELECTED_NODE];
     try {
-      await this.kube.mergePatchClaim(namespace, name, { metadata: { annotations: { [ANN_SELECTED_NODE]: null } } });
+      await this.kube.updateClaim(updated);
     } catch (err) {
       throw new Error(`failed to remove the selected-node annotation to reschedule claim: ${errorText(err)}`, {
         cause: err,

@@ -1,9 +1,11 @@
-import { CoreV1Api, StorageV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, StorageV1Api } from '@kubernetes/client-node';
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesClass } from '@kubernetes/client-node';
 import { fromApiException } from '../shared/kube/errors.js';
 import type { KubeClient } from '../shared/kube/client.js';
-import { jsonPatchOptions, mergePatchOptions } from '../shared/kube/patch.js';
+import { jsonPatchOptions } from '../shared/kube/patch.js';
 import type { JsonPatchOperation } from '../shared/kube/patch.js';
+import { SNAPSHOT_API_GROUP, SNAPSHOT_API_VERSION } from './snapshot-types.js';
+import type { VolumeSnapshot, VolumeSnapshotContent } from './snapshot-types.js';
 
 /**
  * The API writes and uncached reads the provisioner makes. Controllers depend
@@ -12,10 +14,12 @@ import type { JsonPatchOperation } from '../shared/kube/patch.js';
  */
 export interface ProvisionerKube {
   createPersistentVolume(pv: V1PersistentVolume): Promise<V1PersistentVolume>;
-  /** RFC 7386 merge patch of a claim (e.g. dropping the selected-node annotation). */
-  mergePatchClaim(namespace: string, name: string, patch: object): Promise<V1PersistentVolumeClaim>;
-  /** JSON patch of a claim (finalizers, with a test op as precondition). */
-  jsonPatchClaim(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolumeClaim>;
+  /**
+   * Replaces a claim (PUT with its resourceVersion, so a concurrent change
+   * fails with a conflict). Upstream writes claims with update, and its RBAC
+   * grants update, not patch, on persistentvolumeclaims.
+   */
+  updateClaim(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim>;
   /** JSON patch of a volume (finalizers, with a test op as precondition). */
   jsonPatchVolume(name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolume>;
   /** Deletes a volume only if it still has this UID. */
@@ -23,6 +27,10 @@ export interface ProvisionerKube {
   /** A Secret's data, decoded; throws a KubeApiError (isNotFound) when it does not exist. */
   getSecretData(namespace: string, name: string): Promise<Record<string, string>>;
   getVolumeAttributesClass(name: string): Promise<V1VolumeAttributesClass>;
+  /** The data source of a restore (snapshot.storage.k8s.io/v1); throws a KubeApiError when missing. */
+  getVolumeSnapshot(namespace: string, name: string): Promise<VolumeSnapshot>;
+  /** The cluster-scoped content a VolumeSnapshot is bound to. */
+  getVolumeSnapshotContent(name: string): Promise<VolumeSnapshotContent>;
 }
 
 async function annotate<T>(context: string, call: () => Promise<T>): Promise<T> {
@@ -37,17 +45,18 @@ async function annotate<T>(context: string, call: () => Promise<T>): Promise<T> 
 export function provisionerKube(client: KubeClient): ProvisionerKube {
   const core = client.api(CoreV1Api);
   const storage = client.api(StorageV1Api);
+  const custom = client.api(CustomObjectsApi);
+  const snapshotApi = { group: SNAPSHOT_API_GROUP, version: SNAPSHOT_API_VERSION };
   return {
     createPersistentVolume: (pv) =>
       annotate(`create PersistentVolume ${pv.metadata?.name ?? ''}`, () => core.createPersistentVolume({ body: pv })),
-    mergePatchClaim: (namespace, name, patch) =>
-      annotate(`patch PersistentVolumeClaim ${namespace}/${name}`, () =>
-        core.patchNamespacedPersistentVolumeClaim({ name, namespace, body: patch }, mergePatchOptions()),
-      ),
-    jsonPatchClaim: (namespace, name, ops) =>
-      annotate(`patch PersistentVolumeClaim ${namespace}/${name}`, () =>
-        core.patchNamespacedPersistentVolumeClaim({ name, namespace, body: ops }, jsonPatchOptions()),
-      ),
+    updateClaim: (claim) => {
+      const namespace = claim.metadata?.namespace ?? '';
+      const name = claim.metadata?.name ?? '';
+      return annotate(`update PersistentVolumeClaim ${namespace}/${name}`, () =>
+        core.replaceNamespacedPersistentVolumeClaim({ name, namespace, body: claim }),
+      );
+    },
     jsonPatchVolume: (name, ops) =>
       annotate(`patch PersistentVolume ${name}`, () =>
         core.patchPersistentVolume({ name, body: ops }, jsonPatchOptions()),
@@ -68,5 +77,17 @@ export function provisionerKube(client: KubeClient): ProvisionerKube {
     },
     getVolumeAttributesClass: (name) =>
       annotate(`get VolumeAttributesClass ${name}`, () => storage.readVolumeAttributesClass({ name })),
+    getVolumeSnapshot: async (namespace, name) => {
+      const snapshot: unknown = await annotate(`get VolumeSnapshot ${namespace}/${name}`, () =>
+        custom.getNamespacedCustomObject({ ...snapshotApi, plural: 'volumesnapshots', namespace, name }),
+      );
+      return snapshot as VolumeSnapshot;
+    },
+    getVolumeSnapshotContent: async (name) => {
+      const content: unknown = await annotate(`get VolumeSnapshotContent ${name}`, () =>
+        custom.getClusterCustomObject({ ...snapshotApi, plural: 'volumesnapshotcontents', name }),
+      );
+      return content as VolumeSnapshotContent;
+    },
   };
 }

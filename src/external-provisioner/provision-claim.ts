@@ -5,16 +5,20 @@ import type {
   V1PersistentVolumeClaim,
   V1SecretReference,
   V1StorageClass,
+  V1VolumeAttributesClass,
 } from '@kubernetes/client-node';
-import type { CreateVolumeRequest, TopologyRequirement, Volume } from '../gen/csi.js';
+import type { CreateVolumeRequest, TopologyRequirement, Volume, VolumeContentSource } from '../gen/csi.js';
 import type { Clock } from '../shared/clock/clock.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
 import type { CacheReader } from '../shared/kube/cache.js';
 import { statusMessage } from '../shared/kube/errors.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
+import { cloneContentSource } from './clone-source.js';
 import { buildCreateVolumeRequest, checkCreateVolumeResponse } from './create-volume-request.js';
 import type { PreparedCreateVolume } from './create-volume-request.js';
+import { classifyDataSource } from './data-source.js';
+import type { DataSourceKind } from './data-source.js';
 import type { ProvisionerConfig } from './flags.js';
 import type { ProvisionerKube } from './kube-ports.js';
 import { createVolumeParameters, fsTypeFromParameters } from './parameters.js';
@@ -22,6 +26,7 @@ import { ProvisioningError, ProvisioningState, createVolumeErrorState, isInfeasi
 import { buildPersistentVolume } from './pv.js';
 import type { PvSecretRefs } from './pv.js';
 import { getSecretReferences } from './secrets.js';
+import { snapshotContentSource } from './snapshot-source.js';
 import type { SecretReference, SecretReferences } from './secrets.js';
 import { selectedNodeName } from './should-provision.js';
 import {
@@ -37,8 +42,12 @@ const CLEANUP_ATTEMPTS = 5;
 export interface ProvisionerCapabilities {
   topology: boolean;
   singleNodeMultiWriter: boolean;
+  /** CLONE_VOLUME: PVC data sources. */
   cloning?: boolean;
+  /** CREATE_DELETE_SNAPSHOT: VolumeSnapshot data sources. */
   snapshots?: boolean;
+  /** MODIFY_VOLUME: claims with a VolumeAttributesClass. */
+  modifyVolume?: boolean;
 }
 
 /** What one provisioning attempt needs besides the claim. */
@@ -51,6 +60,9 @@ export interface ProvisionContext {
   capabilities: ProvisionerCapabilities;
   nodes: CacheReader<V1Node>;
   csiNodes: CacheReader<V1CSINode>;
+  /** Clone sources: the source claim and its volume. */
+  claims: CacheReader<V1PersistentVolumeClaim>;
+  volumes: CacheReader<V1PersistentVolume>;
   logger: Logger;
   clock: Clock;
 }
@@ -65,18 +77,27 @@ export interface PreparedProvision extends PreparedCreateVolume {
   deletionSecret?: V1SecretReference;
   modifySecret?: V1SecretReference;
   selectedNode: string;
+  /** Set on the PV when a VolumeAttributesClass was applied. */
+  volumeAttributesClassName?: string;
 }
 
 /**
- * Upstream `prepareProvision` for claims without a data source: everything up to the CreateVolumeRequest.
- * Throws ProvisioningError: Finished for claim/class mistakes, NoChange for reads that may work next time,
- * Reschedule when the selected node has no CSINode.
+ * Upstream `prepareProvision`: everything up to the CreateVolumeRequest, including the clone or snapshot content
+ * source and the VolumeAttributesClass parameters. Throws ProvisioningError: Finished for claim/class mistakes,
+ * NoChange for reads that may work next time, Reschedule when the selected node has no CSINode.
  */
 export async function prepareProvision(
   context: ProvisionContext,
   attempt: ClaimAttempt & { pvName: string; topologyRecord: TopologyRetryRecord },
 ): Promise<PreparedProvision> {
   const { claim, storageClass } = attempt;
+  const gates = context.config.featureGates;
+  const dataSource = classifyDataSource(claim, gates.CrossNamespaceVolumeDataSource);
+  if (dataSource.kind === 'invalid') {
+    throw new ProvisioningError({ message: dataSource.message, state: ProvisioningState.Finished });
+  }
+  const vacName = gates.VolumeAttributesClass ? (claim.spec?.volumeAttributesClassName ?? '') : '';
+  checkRequiredCapabilities(context.capabilities, { dataSource, vac: vacName !== '' });
   const parameters = storageClass.parameters ?? {};
   const warn = (message: string): void => context.logger.warn(message, { storageClass: storageClass.metadata?.name });
   const refs = finished(() =>
@@ -95,9 +116,11 @@ export async function prepareProvision(
   const driverParameters = finished(() =>
     createVolumeParameters({ parameters, extraCreateMetadata: false, pvcName: '', pvcNamespace: '', pvName: '' }),
   );
+  const contentSource = await volumeContentSource(context, attempt, dataSource);
   const selectedNode = selectedNodeName(claim);
   const topology = accessibilityRequirements(context, attempt, selectedNode);
   const secrets = refs.provisioner ? await readSecret(context.kube, refs.provisioner) : undefined;
+  const mutableParameters = vacName ? await attributesClassParameters(context, vacName) : undefined;
   const built = buildCreateVolumeRequest({
     claim,
     storageClass,
@@ -110,6 +133,8 @@ export async function prepareProvision(
     topology,
     extraCreateMetadata: context.config.extraCreateMetadata,
     supportsSingleNodeMultiWriter: context.capabilities.singleNodeMultiWriter,
+    contentSource,
+    mutableParameters,
   });
   if (!built.ok) throw new ProvisioningError({ message: built.error.message, state: ProvisioningState.Finished });
   return {
@@ -118,7 +143,75 @@ export async function prepareProvision(
     deletionSecret: refs.provisioner,
     modifySecret: refs.controllerModify,
     selectedNode,
+    ...(vacName ? { volumeAttributesClassName: vacName } : {}),
   };
+}
+
+/** Upstream `checkDriverCapabilities` for what this claim needs beyond plain provisioning. */
+function checkRequiredCapabilities(
+  capabilities: ProvisionerCapabilities,
+  needs: { dataSource: DataSourceKind; vac: boolean },
+): void {
+  let message: string | undefined;
+  if (needs.dataSource.kind === 'snapshot' && !capabilities.snapshots) {
+    message =
+      'CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported';
+  } else if (needs.dataSource.kind === 'clone' && !capabilities.cloning) {
+    message = 'CSI driver does not support clone operations: controller CLONE_VOLUME capability is not reported';
+  } else if (needs.vac && !capabilities.modifyVolume) {
+    message = 'CSI driver does not support VolumeAttributesClass: controller MODIFY_VOLUME capability is not reported';
+  }
+  if (message) throw new ProvisioningError({ message, state: ProvisioningState.Finished });
+}
+
+/** The clone or snapshot to fill the volume from; a source that is not usable yet may be later (NoChange). */
+async function volumeContentSource(
+  context: ProvisionContext,
+  attempt: ClaimAttempt,
+  dataSource: DataSourceKind,
+): Promise<VolumeContentSource | undefined> {
+  if (dataSource.kind !== 'clone' && dataSource.kind !== 'snapshot') return undefined;
+  const source = { name: dataSource.name, namespace: dataSource.namespace };
+  const common = { claim: attempt.claim, storageClass: attempt.storageClass, source, logger: context.logger };
+  try {
+    if (dataSource.kind === 'clone') {
+      return cloneContentSource({ ...common, claims: context.claims, volumes: context.volumes });
+    }
+    return await snapshotContentSource({
+      ...common,
+      kube: context.kube,
+      preventVolumeModeConversion: context.config.preventVolumeModeConversion,
+    });
+  } catch (err) {
+    const kind = dataSource.kind === 'clone' ? 'PersistentVolumeClaim' : 'VolumeSnapshot';
+    throw new ProvisioningError({
+      message: `error getting handle for DataSource Type ${kind} by Name ${dataSource.name}: ${errorText(err)}`,
+      state: ProvisioningState.NoChange,
+      cause: err,
+    });
+  }
+}
+
+/** The class's parameters become CreateVolume's mutable_parameters (upstream §4.2 step 4). */
+async function attributesClassParameters(context: ProvisionContext, vacName: string): Promise<Record<string, string>> {
+  let vac: V1VolumeAttributesClass;
+  try {
+    vac = await context.kube.getVolumeAttributesClass(vacName);
+  } catch (err) {
+    // May appear later: retried like any other read.
+    throw new ProvisioningError({
+      message: statusMessage(err) ?? errorText(err),
+      state: ProvisioningState.NoChange,
+      cause: err,
+    });
+  }
+  if (vac.driverName !== context.driverName) {
+    throw new ProvisioningError({
+      message: `VAC ${vacName} referenced in PVC is for driver ${vac.driverName} which does not match driver name ${context.driverName}`,
+      state: ProvisioningState.Finished,
+    });
+  }
+  return { ...vac.parameters };
 }
 
 /** Runs a validation that, when it fails, fails the same way on every retry. */
@@ -209,7 +302,8 @@ export async function createVolume(
   const checked = checkCreateVolumeResponse({
     volume,
     requestedBytes: prepared.requestedBytes,
-    expectContentSource: false,
+    // Only a request with a content source can get a volume back without the content (an empty volume).
+    expectContentSource: prepared.request.volumeContentSource !== undefined,
   });
   if (checked.ok) return { volume: checked.volume, capacityBytes: checked.capacityBytes };
   if (!checked.cleanup || !volume) {
@@ -275,5 +369,6 @@ export function buildVolume(
     nodeAffinity: context.capabilities.topology
       ? nodeAffinityFromAccessibleTopology({ accessibleTopology: created.volume.accessibleTopology })
       : undefined,
+    volumeAttributesClassName: prepared.volumeAttributesClassName,
   });
 }

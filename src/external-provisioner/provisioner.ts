@@ -140,6 +140,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
       singleNodeMultiWriter: driver.singleNodeMultiWriter,
       cloning: driver.cloning,
       snapshots: driver.snapshots,
+      modifyVolume: driver.modifyVolume,
     },
     queue: claimQueue,
     clock: realClock,

@@ -2,6 +2,7 @@ import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesCla
 import { KubeApiError } from '../../shared/kube/errors.js';
 import type { JsonPatchOperation } from '../../shared/kube/patch.js';
 import type { ProvisionerKube } from '../kube-ports.js';
+import type { VolumeSnapshot, VolumeSnapshotContent } from '../snapshot-types.js';
 
 export interface FakeKubeCall {
   method: keyof ProvisionerKube;
@@ -12,13 +13,16 @@ type Failure = { status: number; reason: string; message?: string };
 
 /**
  * An in-memory ProvisionerKube: records every call, keeps created volumes,
- * secrets and VolumeAttributesClasses, and fails calls on request.
+ * secrets, VolumeAttributesClasses, VolumeSnapshots (by `namespace/name`) and
+ * VolumeSnapshotContents, and fails calls on request.
  */
 export class FakeProvisionerKube implements ProvisionerKube {
   readonly calls: FakeKubeCall[] = [];
   readonly volumes = new Map<string, V1PersistentVolume>();
   readonly secrets = new Map<string, Record<string, string>>();
   readonly attributesClasses = new Map<string, V1VolumeAttributesClass>();
+  readonly snapshots = new Map<string, VolumeSnapshot>();
+  readonly snapshotContents = new Map<string, VolumeSnapshotContent>();
   private readonly failures = new Map<keyof ProvisionerKube, Failure[]>();
 
   /** The next `times` calls of method fail with an API error of this status and reason. */
@@ -43,14 +47,9 @@ export class FakeProvisionerKube implements ProvisionerKube {
     return structuredClone(stored);
   }
 
-  async mergePatchClaim(namespace: string, name: string, patch: object): Promise<V1PersistentVolumeClaim> {
-    this.record('mergePatchClaim', [namespace, name, patch]);
-    return { metadata: { namespace, name } };
-  }
-
-  async jsonPatchClaim(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolumeClaim> {
-    this.record('jsonPatchClaim', [namespace, name, ops]);
-    return { metadata: { namespace, name } };
+  async updateClaim(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim> {
+    this.record('updateClaim', [claim]);
+    return structuredClone(claim);
   }
 
   async jsonPatchVolume(name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolume> {
@@ -75,6 +74,22 @@ export class FakeProvisionerKube implements ProvisionerKube {
     const vac = this.attributesClasses.get(name);
     if (!vac) throw apiError(404, 'NotFound', `volumeattributesclasses.storage.k8s.io "${name}" not found`);
     return structuredClone(vac);
+  }
+
+  async getVolumeSnapshot(namespace: string, name: string): Promise<VolumeSnapshot> {
+    this.record('getVolumeSnapshot', [namespace, name]);
+    const snapshot = this.snapshots.get(`${namespace}/${name}`);
+    if (!snapshot) throw apiError(404, 'NotFound', `volumesnapshots.snapshot.storage.k8s.io "${name}" not found`);
+    return structuredClone(snapshot);
+  }
+
+  async getVolumeSnapshotContent(name: string): Promise<VolumeSnapshotContent> {
+    this.record('getVolumeSnapshotContent', [name]);
+    const content = this.snapshotContents.get(name);
+    if (!content) {
+      throw apiError(404, 'NotFound', `volumesnapshotcontents.snapshot.storage.k8s.io "${name}" not found`);
+    }
+    return structuredClone(content);
   }
 
   private record(method: keyof ProvisionerKube, args: unknown[]): void {

@@ -1,0 +1,190 @@
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { reconcileKey } from '../shared/controller/reconcile.js';
+import { WorkQueue } from '../shared/controller/work-queue.js';
+import { discardLogger } from '../shared/log/logger.js';
+import { FakeClock } from '../shared/testing/fake-clock.js';
+import { CloneProtectionController } from './clone-protection-controller.js';
+import { FINALIZER_CLONE_PROTECTION } from './keys.js';
+import { FakeProtectionKube } from './testing/fake-protection-kube.js';
+import { MemoryCache } from './testing/memory-cache.js';
+
+const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
+
+/** The clone source "ns/src", being deleted and holding the clone finalizer. */
+function source(mutate: (c: V1PersistentVolumeClaim) => void = () => {}): V1PersistentVolumeClaim {
+  const claim: V1PersistentVolumeClaim = {
+    metadata: {
+      namespace: 'ns',
+      name: 'src',
+      uid: 'uid-src',
+      resourceVersion: '7',
+      deletionTimestamp: new Date('2026-01-01T00:00:00Z'),
+      finalizers: [PVC_PROTECTION, FINALIZER_CLONE_PROTECTION],
+    },
+    spec: { accessModes: ['ReadWriteOnce'] },
+    status: { phase: 'Bound' },
+  };
+  mutate(claim);
+  return claim;
+}
+
+function cloneOf(name: string, phase: string, mutate: (c: V1PersistentVolumeClaim) => void = () => {}) {
+  const claim: V1PersistentVolumeClaim = {
+    metadata: { namespace: 'ns', name, uid: `uid-${name}` },
+    spec: { dataSource: { kind: 'PersistentVolumeClaim', name: 'src' } },
+    status: { phase },
+  };
+  mutate(claim);
+  return claim;
+}
+
+function setup(claims: V1PersistentVolumeClaim[]) {
+  const clock = new FakeClock();
+  const cache = new MemoryCache<V1PersistentVolumeClaim>(claims);
+  const kube = new FakeProtectionKube();
+  for (const c of claims) kube.claims.set(`${c.metadata?.namespace}/${c.metadata?.name}`, structuredClone(c));
+  const queue = new WorkQueue<string>({ name: 'claims', clock });
+  const controller = new CloneProtectionController({ claims: cache, kube, queue, logger: discardLogger() });
+  return { clock, cache, kube, queue, controller };
+}
+
+function finalizersOf(kube: FakeProtectionKube, key: string): string[] | undefined {
+  return kube.claims.get(key)?.metadata?.finalizers;
+}
+
+describe('CloneProtectionController.enqueueClaim', () => {
+  it('queues only claims being deleted', () => {
+    const f = setup([]);
+    f.controller.enqueueClaim(source((c) => delete c.metadata!.deletionTimestamp));
+    expect(f.queue.len()).toBe(0);
+    f.controller.enqueueClaim(source());
+    expect(f.queue.len()).toBe(1);
+  });
+
+  it('queues a deleted claim even without the finalizer (sync decides)', () => {
+    const f = setup([]);
+    f.controller.enqueueClaim(source((c) => (c.metadata!.finalizers = [])));
+    expect(f.queue.len()).toBe(1);
+  });
+});
+
+describe('CloneProtectionController.sync', () => {
+  it('removes the finalizer by index, testing uid and the list it read', async () => {
+    const f = setup([source(), cloneOf('done', 'Bound')]);
+    await f.controller.sync('ns/src');
+    expect(f.kube.callsTo('jsonPatchClaim')).toEqual([
+      [
+        'ns',
+        'src',
+        [
+          { op: 'test', path: '/metadata/uid', value: 'uid-src' },
+          { op: 'test', path: '/metadata/finalizers', value: [PVC_PROTECTION, FINALIZER_CLONE_PROTECTION] },
+          { op: 'remove', path: '/metadata/finalizers/1' },
+        ],
+      ],
+    ]);
+    expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION]);
+  });
+
+  it('removes every copy of the finalizer, highest index first', async () => {
+    const f = setup([
+      source(
+        (c) => (c.metadata!.finalizers = [FINALIZER_CLONE_PROTECTION, PVC_PROTECTION, FINALIZER_CLONE_PROTECTION]),
+      ),
+    ]);
+    await f.controller.sync('ns/src');
+    expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION]);
+  });
+
+  it('keeps the finalizer and fails while a clone is Pending', async () => {
+    const f = setup([source(), cloneOf('done', 'Bound'), cloneOf('busy', 'Pending')]);
+    await expect(f.controller.sync('ns/src')).rejects.toThrow("PVC 'busy' is in 'Pending' state, cloning in progress");
+    expect(f.kube.calls).toEqual([]);
+  });
+
+  it('is retried with backoff through the queue while cloning is in progress', async () => {
+    const f = setup([source(), cloneOf('busy', 'Pending')]);
+    f.queue.add('ns/src');
+    const next = await f.queue.get();
+    expect(next.shutdown).toBe(false);
+    await reconcileKey({
+      queue: f.queue,
+      key: 'ns/src',
+      sync: (key) => f.controller.sync(key),
+      logger: discardLogger(),
+      signal: new AbortController().signal,
+    });
+    expect(f.queue.numRequeues('ns/src')).toBe(1);
+  });
+
+  it('does not count clones in other namespaces, through dataSourceRef or of other sources', async () => {
+    const f = setup([
+      source(),
+      cloneOf('other-ns', 'Pending', (c) => (c.metadata!.namespace = 'elsewhere')),
+      cloneOf('by-ref', 'Pending', (c) => {
+        delete c.spec!.dataSource;
+        c.spec!.dataSourceRef = { kind: 'PersistentVolumeClaim', name: 'src', namespace: 'ns' };
+      }),
+      cloneOf('other-source', 'Pending', (c) => (c.spec!.dataSource!.name = 'another')),
+      cloneOf('snapshot', 'Pending', (c) => (c.spec!.dataSource = { kind: 'VolumeSnapshot', name: 'src' })),
+      cloneOf('lost', 'Lost'),
+    ]);
+    await f.controller.sync('ns/src');
+    expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION]);
+  });
+
+  it('does nothing for a claim without the finalizer', async () => {
+    const f = setup([source((c) => (c.metadata!.finalizers = [PVC_PROTECTION]))]);
+    await f.controller.sync('ns/src');
+    expect(f.kube.calls).toEqual([]);
+  });
+
+  it('does nothing when the claim is gone from the cache', async () => {
+    const f = setup([]);
+    await f.controller.sync('ns/src');
+    expect(f.kube.calls).toEqual([]);
+  });
+
+  it('treats a claim deleted before the patch as done', async () => {
+    const f = setup([source()]);
+    f.kube.claims.delete('ns/src');
+    await expect(f.controller.sync('ns/src')).resolves.toBeUndefined();
+    expect(f.kube.callsTo('jsonPatchClaim')).toHaveLength(1);
+  });
+
+  it('fails (for a retry) when the finalizers changed since the cache read', async () => {
+    const f = setup([source()]);
+    f.kube.claims.get('ns/src')!.metadata!.finalizers!.push('other');
+    await expect(f.controller.sync('ns/src')).rejects.toThrow(/failed to remove clone finalizer from PVC ns\/src/);
+    expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION, FINALIZER_CLONE_PROTECTION, 'other']);
+  });
+
+  it('fails (for a retry) when the claim was re-created under the same name', async () => {
+    const f = setup([source()]);
+    f.kube.claims.get('ns/src')!.metadata!.uid = 'uid-new';
+    await expect(f.controller.sync('ns/src')).rejects.toThrow(/Invalid|rejected/);
+  });
+
+  it('wraps other API errors', async () => {
+    const f = setup([source()]);
+    f.kube.failNext('jsonPatchClaim', { status: 500, reason: 'InternalError' });
+    await expect(f.controller.sync('ns/src')).rejects.toMatchObject({
+      message: expect.stringMatching(/failed to remove clone finalizer/),
+      cause: expect.anything(),
+    });
+  });
+});
+
+describe('CloneProtectionController.run', () => {
+  it('processes queued claims until the signal aborts', async () => {
+    const f = setup([source()]);
+    const abort = new AbortController();
+    const running = f.controller.run({ workers: 2, signal: abort.signal });
+    f.controller.enqueueClaim(source());
+    await f.clock.advance(0);
+    expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION]);
+    abort.abort();
+    await running;
+  });
+});
