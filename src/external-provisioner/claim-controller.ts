@@ -27,11 +27,13 @@ import type { InFlightOperation } from './in-flight.js';
 import { InfeasibleClaims } from './infeasible-claims.js';
 import { ANN_SELECTED_NODE, EventReason } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
+import type { ProtectionKube } from './protection-ports.js';
 import { buildVolume, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
 import type { ClaimAttempt, PreparedProvision, ProvisionContext, ProvisionerCapabilities } from './provision-claim.js';
 import { INFEASIBLE_MESSAGE_PREFIX, ProvisioningError, ProvisioningState } from './provisioning-errors.js';
 import { claimStorageClassName } from './pv.js';
 import { selectedNodeName, shouldProvision } from './should-provision.js';
+import { releaseSnapshotSource } from './source-protection.js';
 import type { TopologyRetryRecord } from './topology.js';
 import { UnsavedVolumes } from './unsaved-volumes.js';
 
@@ -42,6 +44,8 @@ export interface ClaimControllerOptions {
   nodes: CacheReader<V1Node>;
   csiNodes: CacheReader<V1CSINode>;
   kube: ProvisionerKube;
+  /** Data-source protection finalizers (clone source, restored snapshot); none without it. */
+  protection?: ProtectionKube;
   csi: CsiCaller;
   recorder: EventRecorder;
   config: ProvisionerConfig;
@@ -96,6 +100,7 @@ export class ClaimController {
       csiNodes: options.csiNodes,
       claims: options.claims,
       volumes: options.volumes,
+      ...(options.protection ? { protection: options.protection } : {}),
       logger: options.logger,
       clock: options.clock,
     };
@@ -197,16 +202,32 @@ export class ClaimController {
     }
     const started = this.clock.monotonic();
     let pv: V1PersistentVolume;
+    let prepared: PreparedProvision;
     try {
-      pv = await this.attempt(attempt, pvName);
+      ({ pv, prepared } = await this.attempt(attempt, pvName));
     } catch (err) {
       return this.attemptFailed(attempt, err);
     }
     this.metrics?.succeeded(metricLabels(claim, className), (this.clock.monotonic() - started) / 1000);
     await this.save(pv);
+    // Upstream (§4.4) releases the restored snapshot once the restore succeeded; a failed save is retried in the
+    // background and never calls CreateVolume again, so the snapshot is no longer needed either way.
+    if (prepared.protectedSnapshot && this.context.protection) {
+      await releaseSnapshotSource({
+        protection: this.context.protection,
+        kube: this.kube,
+        claims: this.claims,
+        claim,
+        snapshot: prepared.protectedSnapshot,
+        logger: this.logger,
+      });
+    }
   }
 
-  private async attempt(attempt: ClaimAttempt, pvName: string): Promise<V1PersistentVolume> {
+  private async attempt(
+    attempt: ClaimAttempt,
+    pvName: string,
+  ): Promise<{ pv: V1PersistentVolume; prepared: PreparedProvision }> {
     const uid = attempt.claim.metadata?.uid ?? '';
     let topologyRecord = this.topologyRecords.get(uid);
     if (!topologyRecord) {
@@ -216,7 +237,7 @@ export class ClaimController {
     const prepared = await prepareProvision(this.context, { ...attempt, pvName, topologyRecord });
     const created = await this.createTracked(attempt.claim, prepared);
     this.forgetClaim(uid);
-    return buildVolume(this.context, { ...attempt, prepared, created });
+    return { pv: buildVolume(this.context, { ...attempt, prepared, created }), prepared };
   }
 
   /** CreateVolume with in-flight bookkeeping, so a claim deleted meanwhile is finished in the background. */

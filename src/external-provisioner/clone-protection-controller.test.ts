@@ -70,24 +70,17 @@ describe('CloneProtectionController.enqueueClaim', () => {
 });
 
 describe('CloneProtectionController.sync', () => {
-  it('removes the finalizer by index, testing uid and the list it read', async () => {
+  it('removes the finalizer with an update of a copy of the cached claim', async () => {
     const f = setup([source(), cloneOf('done', 'Bound')]);
     await f.controller.sync('ns/src');
-    expect(f.kube.callsTo('jsonPatchClaim')).toEqual([
-      [
-        'ns',
-        'src',
-        [
-          { op: 'test', path: '/metadata/uid', value: 'uid-src' },
-          { op: 'test', path: '/metadata/finalizers', value: [PVC_PROTECTION, FINALIZER_CLONE_PROTECTION] },
-          { op: 'remove', path: '/metadata/finalizers/1' },
-        ],
-      ],
-    ]);
+    // The whole claim, with the resourceVersion read: a PUT conditional on it (RBAC grants update, not patch).
+    expect(f.kube.callsTo('updateClaim')).toEqual([[source((c) => (c.metadata!.finalizers = [PVC_PROTECTION]))]]);
     expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION]);
+    expect(f.kube.claims.get('ns/src')?.metadata?.resourceVersion).toBe('8');
+    expect(f.cache.get('ns/src')?.metadata?.finalizers).toEqual([PVC_PROTECTION, FINALIZER_CLONE_PROTECTION]);
   });
 
-  it('removes every copy of the finalizer, highest index first', async () => {
+  it('removes every copy of the finalizer', async () => {
     const f = setup([
       source(
         (c) => (c.metadata!.finalizers = [FINALIZER_CLONE_PROTECTION, PVC_PROTECTION, FINALIZER_CLONE_PROTECTION]),
@@ -150,25 +143,29 @@ describe('CloneProtectionController.sync', () => {
     const f = setup([source()]);
     f.kube.claims.delete('ns/src');
     await expect(f.controller.sync('ns/src')).resolves.toBeUndefined();
-    expect(f.kube.callsTo('jsonPatchClaim')).toHaveLength(1);
+    expect(f.kube.callsTo('updateClaim')).toHaveLength(1);
   });
 
-  it('fails (for a retry) when the finalizers changed since the cache read', async () => {
+  it('fails (for a retry) with a Conflict when the claim changed since the cache read', async () => {
     const f = setup([source()]);
-    f.kube.claims.get('ns/src')!.metadata!.finalizers!.push('other');
-    await expect(f.controller.sync('ns/src')).rejects.toThrow(/failed to remove clone finalizer from PVC ns\/src/);
+    const stored = f.kube.claims.get('ns/src')!.metadata!;
+    stored.finalizers!.push('other');
+    stored.resourceVersion = '8';
+    await expect(f.controller.sync('ns/src')).rejects.toThrow(
+      /failed to remove clone finalizer from PVC ns\/src: .*modified/,
+    );
     expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION, FINALIZER_CLONE_PROTECTION, 'other']);
   });
 
   it('fails (for a retry) when the claim was re-created under the same name', async () => {
     const f = setup([source()]);
     f.kube.claims.get('ns/src')!.metadata!.uid = 'uid-new';
-    await expect(f.controller.sync('ns/src')).rejects.toThrow(/Invalid|rejected/);
+    await expect(f.controller.sync('ns/src')).rejects.toThrow(/modified/);
   });
 
   it('wraps other API errors', async () => {
     const f = setup([source()]);
-    f.kube.failNext('jsonPatchClaim', { status: 500, reason: 'InternalError' });
+    f.kube.failNext('updateClaim', { status: 500, reason: 'InternalError' });
     await expect(f.controller.sync('ns/src')).rejects.toMatchObject({
       message: expect.stringMatching(/failed to remove clone finalizer/),
       cause: expect.anything(),

@@ -6,7 +6,7 @@ import { objectKey, splitKey } from '../shared/kube/cache.js';
 import { isNotFound } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log/logger.js';
 import { FINALIZER_CLONE_PROTECTION } from './keys.js';
-import { hasFinalizer, removeFinalizerPatch } from './protection-finalizers.js';
+import { hasFinalizer, withoutFinalizer } from './protection-finalizers.js';
 import type { ProtectionKube } from './protection-ports.js';
 
 export interface CloneProtectionControllerOptions {
@@ -81,11 +81,13 @@ export class CloneProtectionController {
   }
 
   private async removeFinalizer(claim: V1PersistentVolumeClaim): Promise<void> {
-    const ops = removeFinalizerPatch(claim, FINALIZER_CLONE_PROTECTION);
-    if (!ops) return;
+    // A copy of the cached claim: its resourceVersion makes the update fail
+    // with a Conflict (retried with backoff) if the claim changed since.
+    const updated = withoutFinalizer(claim, FINALIZER_CLONE_PROTECTION);
+    if (!updated) return;
     const { namespace, name } = splitKey(objectKey(claim));
     try {
-      await this.options.kube.jsonPatchClaim(namespace, name, ops);
+      await this.options.kube.updateClaim(updated);
     } catch (err) {
       if (isNotFound(err)) return;
       throw new Error(`failed to remove clone finalizer from PVC ${namespace}/${name}: ${errorMessage(err)}`, {

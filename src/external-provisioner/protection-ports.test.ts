@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKubeClient } from '../shared/kube/client.js';
 import type { KubeClient } from '../shared/kube/client.js';
-import { isForbidden, isNotFound } from '../shared/kube/errors.js';
+import { isConflict, isForbidden } from '../shared/kube/errors.js';
 import { FakeApiServer, statusBody } from '../shared/kube/testing/fake-apiserver.js';
 import { FINALIZER_SNAPSHOT_SOURCE_PROTECTION } from './keys.js';
-import { addFinalizerPatch, removeFinalizerPatch } from './protection-finalizers.js';
+import { withFinalizer, withoutFinalizer } from './protection-finalizers.js';
 import { protectionKube } from './protection-ports.js';
 
 describe('protectionKube', () => {
@@ -21,25 +21,25 @@ describe('protectionKube', () => {
     await server.close();
   });
 
-  it('sends VolumeSnapshot finalizer patches as JSON patch', async () => {
+  it('writes VolumeSnapshots with a PUT carrying the resourceVersion', async () => {
     const path = '/apis/snapshot.storage.k8s.io/v1/namespaces/ns/volumesnapshots/snap';
-    server.route('PATCH', path, () => ({ status: 200, body: { metadata: { namespace: 'ns', name: 'snap' } } }));
-    const ops = [{ op: 'remove' as const, path: '/metadata/finalizers/0' }];
-    const out = await protectionKube(client).jsonPatchVolumeSnapshot('ns', 'snap', ops);
+    server.route('PUT', path, () => ({ status: 200, body: { metadata: { namespace: 'ns', name: 'snap' } } }));
+    const snapshot = { metadata: { namespace: 'ns', name: 'snap', resourceVersion: '5', finalizers: [] } };
+    const out = await protectionKube(client).updateVolumeSnapshot(snapshot);
     expect(out.metadata?.name).toBe('snap');
     const [request] = server.requestsTo(path);
-    expect(request?.headers['content-type']).toContain('application/json-patch+json');
-    expect(JSON.parse(request?.body ?? '')).toEqual(ops);
+    expect(JSON.parse(request?.body ?? '')).toEqual(snapshot);
   });
 
-  it('sends claim finalizer patches as JSON patch and maps errors to KubeApiError', async () => {
+  it('writes claims with a PUT and maps errors to KubeApiError', async () => {
     const path = '/api/v1/namespaces/ns/persistentvolumeclaims/src';
-    server.route('PATCH', path, () => ({ status: 404, body: statusBody(404, 'not found') }));
+    server.route('PUT', path, () => ({ status: 409, body: statusBody(409, 'the object has been modified') }));
+    const claim = { metadata: { namespace: 'ns', name: 'src', resourceVersion: '7' } };
     const err: unknown = await protectionKube(client)
-      .jsonPatchClaim('ns', 'src', [])
+      .updateClaim(claim)
       .catch((e: unknown) => e);
-    expect(isNotFound(err)).toBe(true);
-    expect(server.requestsTo(path)[0]?.headers['content-type']).toContain('application/json-patch+json');
+    expect(isConflict(err)).toBe(true);
+    expect(JSON.parse(server.requestsTo(path)[0]?.body ?? '')).toMatchObject(claim);
   });
 
   it('probes VolumeSnapshot list access with limit 1', async () => {
@@ -53,28 +53,26 @@ describe('protectionKube', () => {
   });
 });
 
-describe('finalizer patches', () => {
+describe('finalizer copies', () => {
   const F = FINALIZER_SNAPSHOT_SOURCE_PROTECTION;
 
-  it('adds to a missing list, testing the resourceVersion', () => {
-    expect(addFinalizerPatch({ metadata: { uid: 'u', resourceVersion: '9' } }, F)).toEqual([
-      { op: 'test', path: '/metadata/uid', value: 'u' },
-      { op: 'test', path: '/metadata/resourceVersion', value: '9' },
-      { op: 'add', path: '/metadata/finalizers', value: [F] },
-    ]);
+  it('adds to a missing or existing list of a copy, keeping the resourceVersion', () => {
+    const bare = { metadata: { uid: 'u', resourceVersion: '9' } };
+    expect(withFinalizer(bare, F)).toEqual({ metadata: { uid: 'u', resourceVersion: '9', finalizers: [F] } });
+    const listed = { metadata: { uid: 'u', finalizers: ['a'] } };
+    expect(withFinalizer(listed, F)).toEqual({ metadata: { uid: 'u', finalizers: ['a', F] } });
+    expect(listed.metadata.finalizers).toEqual(['a']);
   });
 
-  it('appends to an existing list, testing it', () => {
-    expect(addFinalizerPatch({ metadata: { uid: 'u', finalizers: ['a'] } }, F)).toEqual([
-      { op: 'test', path: '/metadata/uid', value: 'u' },
-      { op: 'test', path: '/metadata/finalizers', value: ['a'] },
-      { op: 'add', path: '/metadata/finalizers/-', value: F },
-    ]);
+  it('removes every copy from a copy', () => {
+    const obj = { metadata: { finalizers: [F, 'a', F] } };
+    expect(withoutFinalizer(obj, F)).toEqual({ metadata: { finalizers: ['a'] } });
+    expect(obj.metadata.finalizers).toEqual([F, 'a', F]);
   });
 
   it('is undefined when there is nothing to do', () => {
-    expect(addFinalizerPatch({ metadata: { finalizers: [F] } }, F)).toBeUndefined();
-    expect(removeFinalizerPatch({ metadata: { finalizers: ['a'] } }, F)).toBeUndefined();
-    expect(removeFinalizerPatch({}, F)).toBeUndefined();
+    expect(withFinalizer({ metadata: { finalizers: [F] } }, F)).toBeUndefined();
+    expect(withoutFinalizer({ metadata: { finalizers: ['a'] } }, F)).toBeUndefined();
+    expect(withoutFinalizer({}, F)).toBeUndefined();
   });
 });

@@ -2,8 +2,6 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { KubeClient } from '../shared/kube/client.js';
 import { fromApiException } from '../shared/kube/errors.js';
-import { jsonPatchOptions } from '../shared/kube/patch.js';
-import type { JsonPatchOperation } from '../shared/kube/patch.js';
 
 export const SNAPSHOT_GROUP = 'snapshot.storage.k8s.io';
 export const SNAPSHOT_VERSION = 'v1';
@@ -33,15 +31,21 @@ export interface VolumeSnapshot {
 }
 
 /**
- * The API writes of the two data-source protection controllers. Kept apart
- * from ProvisionerKube so these controllers (and their fake) do not depend on
- * the provisioning port, which changes for other reasons.
+ * The API writes of the data-source protections (the provisioning path and
+ * the two protection controllers). Kept apart from ProvisionerKube so these
+ * controllers (and their fake) do not depend on the provisioning port, which
+ * changes for other reasons. Both writes are updates (PUT), never patches:
+ * upstream's RBAC, mirrored by manifests/rbac/csi-provisioner.yaml, grants
+ * `update` but not `patch` on claims and VolumeSnapshots.
  */
 export interface ProtectionKube {
-  /** JSON patch of a claim (finalizers, with test ops as preconditions). */
-  jsonPatchClaim(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolumeClaim>;
-  /** JSON patch of a VolumeSnapshot (finalizers, with test ops as preconditions). */
-  jsonPatchVolumeSnapshot(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<VolumeSnapshot>;
+  /**
+   * Replaces a claim (its finalizers changed). The object's resourceVersion
+   * makes it conditional: a concurrent write answers 409 Conflict (retry).
+   */
+  updateClaim(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim>;
+  /** Replaces a VolumeSnapshot, conditional on its resourceVersion like updateClaim. */
+  updateVolumeSnapshot(snapshot: VolumeSnapshot): Promise<VolumeSnapshot>;
   /** A cluster-wide list of at most one VolumeSnapshot: proves the RBAC the sweeper needs. */
   probeVolumeSnapshotList(): Promise<void>;
 }
@@ -60,15 +64,20 @@ export function protectionKube(client: KubeClient): ProtectionKube {
   const custom = client.api(CustomObjectsApi);
   const snapshotApi = { group: SNAPSHOT_GROUP, version: SNAPSHOT_VERSION, plural: SNAPSHOT_PLURAL };
   return {
-    jsonPatchClaim: (namespace, name, ops) =>
-      annotate(`patch PersistentVolumeClaim ${namespace}/${name}`, () =>
-        core.patchNamespacedPersistentVolumeClaim({ name, namespace, body: ops }, jsonPatchOptions()),
-      ),
-    jsonPatchVolumeSnapshot: async (namespace, name, ops) => {
-      const patched: unknown = await annotate(`patch VolumeSnapshot ${namespace}/${name}`, () =>
-        custom.patchNamespacedCustomObject({ ...snapshotApi, namespace, name, body: ops }, jsonPatchOptions()),
+    updateClaim: (claim) => {
+      const namespace = claim.metadata?.namespace ?? '';
+      const name = claim.metadata?.name ?? '';
+      return annotate(`update PersistentVolumeClaim ${namespace}/${name}`, () =>
+        core.replaceNamespacedPersistentVolumeClaim({ name, namespace, body: claim }),
       );
-      return patched as VolumeSnapshot;
+    },
+    updateVolumeSnapshot: async (snapshot) => {
+      const namespace = snapshot.metadata?.namespace ?? '';
+      const name = snapshot.metadata?.name ?? '';
+      const updated: unknown = await annotate(`update VolumeSnapshot ${namespace}/${name}`, () =>
+        custom.replaceNamespacedCustomObject({ ...snapshotApi, namespace, name, body: snapshot }),
+      );
+      return updated as VolumeSnapshot;
     },
     probeVolumeSnapshotList: async () => {
       await annotate('list VolumeSnapshots', () => custom.listClusterCustomObject({ ...snapshotApi, limit: 1 }));

@@ -21,12 +21,15 @@ import { classifyDataSource } from './data-source.js';
 import type { DataSourceKind } from './data-source.js';
 import type { ProvisionerConfig } from './flags.js';
 import type { ProvisionerKube } from './kube-ports.js';
+import type { ProtectionKube } from './protection-ports.js';
 import { createVolumeParameters, fsTypeFromParameters } from './parameters.js';
 import { ProvisioningError, ProvisioningState, createVolumeErrorState, isInfeasible } from './provisioning-errors.js';
 import { buildPersistentVolume } from './pv.js';
 import type { PvSecretRefs } from './pv.js';
 import { getSecretReferences } from './secrets.js';
-import { snapshotContentSource } from './snapshot-source.js';
+import { snapshotSource } from './snapshot-source.js';
+import type { VolumeSnapshot } from './snapshot-types.js';
+import { protectDataSource } from './source-protection.js';
 import type { SecretReference, SecretReferences } from './secrets.js';
 import { selectedNodeName } from './should-provision.js';
 import {
@@ -63,6 +66,12 @@ export interface ProvisionContext {
   /** Clone sources: the source claim and its volume. */
   claims: CacheReader<V1PersistentVolumeClaim>;
   volumes: CacheReader<V1PersistentVolume>;
+  /**
+   * Writes the data-source protection finalizers (clone source claim,
+   * restored VolumeSnapshot) before CreateVolume; without it sources are not
+   * protected.
+   */
+  protection?: ProtectionKube;
   logger: Logger;
   clock: Clock;
 }
@@ -79,6 +88,8 @@ export interface PreparedProvision extends PreparedCreateVolume {
   selectedNode: string;
   /** Set on the PV when a VolumeAttributesClass was applied. */
   volumeAttributesClassName?: string;
+  /** The restored VolumeSnapshot, as last written with the protection finalizer, to release after success. */
+  protectedSnapshot?: VolumeSnapshot;
 }
 
 /**
@@ -116,7 +127,17 @@ export async function prepareProvision(
   const driverParameters = finished(() =>
     createVolumeParameters({ parameters, extraCreateMetadata: false, pvcName: '', pvcNamespace: '', pvName: '' }),
   );
-  const contentSource = await volumeContentSource(context, attempt, dataSource);
+  const { contentSource, snapshot } = await volumeContentSource(context, attempt, dataSource);
+  // Upstream §4.2 step 11: after validating the source, before CreateVolume (failures retry without it).
+  const protectedSnapshot = context.protection
+    ? await protectDataSource({
+        protection: context.protection,
+        claims: context.claims,
+        dataSource,
+        snapshot,
+        logger: context.logger,
+      })
+    : undefined;
   const selectedNode = selectedNodeName(claim);
   const topology = accessibilityRequirements(context, attempt, selectedNode);
   const secrets = refs.provisioner ? await readSecret(context.kube, refs.provisioner) : undefined;
@@ -144,6 +165,7 @@ export async function prepareProvision(
     modifySecret: refs.controllerModify,
     selectedNode,
     ...(vacName ? { volumeAttributesClassName: vacName } : {}),
+    ...(protectedSnapshot ? { protectedSnapshot } : {}),
   };
 }
 
@@ -164,20 +186,23 @@ function checkRequiredCapabilities(
   if (message) throw new ProvisioningError({ message, state: ProvisioningState.Finished });
 }
 
-/** The clone or snapshot to fill the volume from; a source that is not usable yet may be later (NoChange). */
+/**
+ * The clone or snapshot to fill the volume from, with the VolumeSnapshot read for a restore; a source that is not
+ * usable yet may be later (NoChange).
+ */
 async function volumeContentSource(
   context: ProvisionContext,
   attempt: ClaimAttempt,
   dataSource: DataSourceKind,
-): Promise<VolumeContentSource | undefined> {
-  if (dataSource.kind !== 'clone' && dataSource.kind !== 'snapshot') return undefined;
+): Promise<{ contentSource?: VolumeContentSource; snapshot?: VolumeSnapshot }> {
+  if (dataSource.kind !== 'clone' && dataSource.kind !== 'snapshot') return {};
   const source = { name: dataSource.name, namespace: dataSource.namespace };
   const common = { claim: attempt.claim, storageClass: attempt.storageClass, source, logger: context.logger };
   try {
     if (dataSource.kind === 'clone') {
-      return cloneContentSource({ ...common, claims: context.claims, volumes: context.volumes });
+      return { contentSource: cloneContentSource({ ...common, claims: context.claims, volumes: context.volumes }) };
     }
-    return await snapshotContentSource({
+    return await snapshotSource({
       ...common,
       kube: context.kube,
       preventVolumeModeConversion: context.config.preventVolumeModeConversion,

@@ -28,12 +28,18 @@ import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { coordinationLeaseClient } from '../shared/leader-election/lease-client.js';
 import { leaseNamespace } from '../shared/leader-election/lease-config.js';
 import { newSidecarLeaderElector } from '../shared/leader-election/sidecar-leader-election.js';
+import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { createMetricsRegistry } from '../shared/metrics/registry.js';
 import { sidecarVersion } from '../shared/version/version.js';
 import { ClaimController } from './claim-controller.js';
+import { CloneProtectionController } from './clone-protection-controller.js';
+import { cacheTransforms } from './cache-transforms.js';
 import type { ProvisionerConfig } from './flags.js';
 import { provisionerKube } from './kube-ports.js';
+import { protectionKube } from './protection-ports.js';
+import type { VolumeSnapshot } from './protection-ports.js';
+import { SnapshotFinalizerController } from './snapshot-finalizer-controller.js';
 import { discoverDriver, eventComponent, provisionerIdentity } from './startup.js';
 import { VolumeController } from './volume-controller.js';
 
@@ -47,10 +53,17 @@ export interface RunProvisionerOptions {
 
 const RESYNC_MS = 15 * 60_000;
 
-function informer<T extends KubeObject>(client: KubeClient, path: string, logger: Logger): Informer<T> {
+/** An informer whose cache keeps only what the controllers read (see cache-transforms.ts). */
+function informer<T extends KubeObject>(
+  client: KubeClient,
+  path: string,
+  logger: Logger,
+  transform: (obj: T) => T,
+): Informer<T> {
   return new Informer<T>({
     transport: client,
     path,
+    transform,
     resyncPeriodMs: RESYNC_MS,
     logger: logger.withValues({ resource: path }),
   });
@@ -102,12 +115,18 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   });
   const recorder = broadcaster.newRecorder({ component: eventComponent(driver.name, randomUUID()) });
 
-  const claims = informer<V1PersistentVolumeClaim>(client, '/api/v1/persistentvolumeclaims', logger);
-  const volumes = informer<V1PersistentVolume>(client, '/api/v1/persistentvolumes', logger);
-  const classes = informer<V1StorageClass>(client, '/apis/storage.k8s.io/v1/storageclasses', logger);
-  const nodes = informer<V1Node>(client, '/api/v1/nodes', logger);
-  const csiNodes = informer<V1CSINode>(client, '/apis/storage.k8s.io/v1/csinodes', logger);
-  const attachments = informer<V1VolumeAttachment>(client, '/apis/storage.k8s.io/v1/volumeattachments', logger);
+  const slim = cacheTransforms(driver.name);
+  const claims = informer<V1PersistentVolumeClaim>(client, '/api/v1/persistentvolumeclaims', logger, slim.claims);
+  const volumes = informer<V1PersistentVolume>(client, '/api/v1/persistentvolumes', logger, slim.volumes);
+  const classes = informer<V1StorageClass>(client, '/apis/storage.k8s.io/v1/storageclasses', logger, slim.classes);
+  const nodes = informer<V1Node>(client, '/api/v1/nodes', logger, slim.nodes);
+  const csiNodes = informer<V1CSINode>(client, '/apis/storage.k8s.io/v1/csinodes', logger, slim.csiNodes);
+  const attachments = informer<V1VolumeAttachment>(
+    client,
+    '/apis/storage.k8s.io/v1/volumeattachments',
+    logger,
+    slim.attachments,
+  );
   const started = [
     claims,
     volumes,
@@ -122,6 +141,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   const claimQueue = new WorkQueue<string>({ name: 'claims', rateLimiter: limiter(), metrics: queueMetrics });
   const volumeQueue = new WorkQueue<string>({ name: 'volumes', rateLimiter: limiter(), metrics: queueMetrics });
   const kube = provisionerKube(client);
+  const protection = protectionKube(client);
 
   const claimController = new ClaimController({
     claims,
@@ -130,6 +150,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     nodes,
     csiNodes,
     kube,
+    protection,
     csi: conn,
     recorder,
     config,
@@ -178,6 +199,23 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     delete: (v) => volumeController.enqueueVolume(v),
   });
 
+  // Upstream's CloningProtectionController: only a driver that clones puts the finalizer on source claims.
+  const cloneProtection = driver.cloning
+    ? new CloneProtectionController({
+        claims,
+        kube: protection,
+        // Upstream's second queue also named `claims` (its metrics add up with the provisioning queue's).
+        queue: new WorkQueue<string>({ name: 'claims', rateLimiter: limiter(), metrics: queueMetrics }),
+        logger,
+      })
+    : undefined;
+  if (cloneProtection) {
+    claims.addEventHandler({
+      add: (c) => cloneProtection.enqueueClaim(c),
+      update: (_old, c) => cloneProtection.enqueueClaim(c),
+    });
+  }
+
   const runControllers = async (runSignal: AbortSignal): Promise<void> => {
     for (const i of started) i.start(runSignal);
     for (const i of started) {
@@ -199,7 +237,43 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
         logger,
         signal: runSignal,
       }),
+      cloneProtection?.run({ workers: config.cloningProtectionThreads, signal: runSignal }),
+      runSnapshotFinalizer(runSignal),
     ]);
+  };
+
+  // Upstream's SnapshotFinalizerController (orphan sweeper): needs CREATE_DELETE_SNAPSHOT, a positive
+  // --snapshot-orphan-sweep-interval and a listable VolumeSnapshot API. The CRD or its RBAC is optional, so
+  // without them the sweeper is skipped, never fatal.
+  const runSnapshotFinalizer = async (runSignal: AbortSignal): Promise<void> => {
+    if (!driver.snapshots || !(config.snapshotOrphanSweepIntervalMs > 0)) return;
+    const snapshots = new Informer<VolumeSnapshot>({
+      transport: client,
+      path: '/apis/snapshot.storage.k8s.io/v1/volumesnapshots',
+      resyncPeriodMs: RESYNC_MS,
+      logger: logger.withValues({ resource: 'volumesnapshots' }),
+    });
+    const controller = new SnapshotFinalizerController({
+      snapshots,
+      claims,
+      kube: protection,
+      queue: new WorkQueue<string>({ name: 'snapshot-finalizer', rateLimiter: limiter(), metrics: queueMetrics }),
+      sweepIntervalMs: config.snapshotOrphanSweepIntervalMs,
+      clock: realClock,
+      logger,
+    });
+    try {
+      if (!(await controller.hasAccess())) return;
+    } catch (err) {
+      // NotFound: the snapshot CRDs are not installed.
+      logger.info('VolumeSnapshot API not available, orphaned snapshot finalizers will not be removed', {
+        err: errorText(err),
+      });
+      return;
+    }
+    snapshots.start(runSignal);
+    if (!(await snapshots.waitForSync(runSignal))) return;
+    await controller.run({ workers: 1, signal: runSignal });
   };
 
   const elector = config.leaderElection.enabled

@@ -98,25 +98,14 @@ describe('snapshotKeyOf', () => {
 });
 
 describe('SnapshotFinalizerController.sync', () => {
-  it('removes the finalizer by index when no claim is provisioning from the snapshot', async () => {
+  it('removes the finalizer with an update of the cached object when no claim is provisioning from the snapshot', async () => {
     const f = setup([snapshot('ns', 'snap')], [restore('done', 'Bound')]);
     await f.controller.sync('ns/snap');
-    expect(f.kube.callsTo('jsonPatchVolumeSnapshot')).toEqual([
-      [
-        'ns',
-        'snap',
-        [
-          { op: 'test', path: '/metadata/uid', value: 'uid-snap' },
-          {
-            op: 'test',
-            path: '/metadata/finalizers',
-            value: [SNAPSHOTTER_FINALIZER, FINALIZER_SNAPSHOT_SOURCE_PROTECTION],
-          },
-          { op: 'remove', path: '/metadata/finalizers/1' },
-        ],
-      ],
-    ]);
+    const expected = snapshot('ns', 'snap', [SNAPSHOTTER_FINALIZER]);
+    // The resourceVersion read makes the update conditional; the cache itself is left alone.
+    expect(f.kube.callsTo('updateVolumeSnapshot')).toEqual([[expected]]);
     expect(finalizersOf(f.kube, 'ns/snap')).toEqual([SNAPSHOTTER_FINALIZER]);
+    expect(f.snapshotCache.get('ns/snap')?.metadata?.finalizers).toContain(FINALIZER_SNAPSHOT_SOURCE_PROTECTION);
   });
 
   it.each([
@@ -154,20 +143,22 @@ describe('SnapshotFinalizerController.sync', () => {
 
   it('tolerates NotFound and Forbidden (the next sweep tries again)', async () => {
     const f = setup([snapshot('ns', 'snap')]);
-    f.kube.failNext('jsonPatchVolumeSnapshot', { status: 404, reason: 'NotFound' });
+    f.kube.failNext('updateVolumeSnapshot', { status: 404, reason: 'NotFound' });
     await expect(f.controller.sync('ns/snap')).resolves.toBeUndefined();
-    f.kube.failNext('jsonPatchVolumeSnapshot', { status: 403, reason: 'Forbidden' });
+    f.kube.failNext('updateVolumeSnapshot', { status: 403, reason: 'Forbidden' });
     await expect(f.controller.sync('ns/snap')).resolves.toBeUndefined();
   });
 
-  it('fails for a retry on a conflict or a concurrent finalizer change', async () => {
+  it('fails for a retry on a conflict or a concurrent write', async () => {
     const f = setup([snapshot('ns', 'snap')]);
-    f.kube.failNext('jsonPatchVolumeSnapshot', { status: 409, reason: 'Conflict' });
+    f.kube.failNext('updateVolumeSnapshot', { status: 409, reason: 'Conflict' });
     await expect(f.controller.sync('ns/snap')).rejects.toThrow(
       /failed to remove finalizer from VolumeSnapshot ns\/snap/,
     );
-    f.kube.snapshots.get('ns/snap')!.metadata!.finalizers!.push('other');
-    await expect(f.controller.sync('ns/snap')).rejects.toThrow(/VolumeSnapshot ns\/snap/);
+    const stored = f.kube.snapshots.get('ns/snap')!.metadata!;
+    stored.finalizers!.push('other');
+    stored.resourceVersion = '4';
+    await expect(f.controller.sync('ns/snap')).rejects.toThrow(/VolumeSnapshot ns\/snap.*modified/);
     expect(finalizersOf(f.kube, 'ns/snap')).toHaveLength(3);
   });
 });

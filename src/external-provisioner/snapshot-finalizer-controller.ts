@@ -8,7 +8,7 @@ import { objectKey, splitKey } from '../shared/kube/cache.js';
 import { isForbidden, isNotFound } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log/logger.js';
 import { FINALIZER_SNAPSHOT_SOURCE_PROTECTION } from './keys.js';
-import { hasFinalizer, removeFinalizerPatch } from './protection-finalizers.js';
+import { hasFinalizer, withoutFinalizer } from './protection-finalizers.js';
 import { SNAPSHOT_GROUP } from './protection-ports.js';
 import type { ProtectionKube, VolumeSnapshot } from './protection-ports.js';
 
@@ -122,12 +122,14 @@ export class SnapshotFinalizerController {
   }
 
   private async removeFinalizer(snapshot: VolumeSnapshot): Promise<void> {
-    const ops = removeFinalizerPatch(snapshot, FINALIZER_SNAPSHOT_SOURCE_PROTECTION);
-    if (!ops) return;
+    // An update (the RBAC grants no patch) of a copy of the cached object,
+    // conditional on its resourceVersion.
+    const updated = withoutFinalizer(snapshot, FINALIZER_SNAPSHOT_SOURCE_PROTECTION);
+    if (!updated) return;
     const { namespace, name } = splitKey(objectKey(snapshot));
     const logger = this.logger.withValues({ snapshot: `${namespace}/${name}` });
     try {
-      await this.options.kube.jsonPatchVolumeSnapshot(namespace, name, ops);
+      await this.options.kube.updateVolumeSnapshot(updated);
     } catch (err) {
       if (isNotFound(err)) return;
       if (isForbidden(err)) {
@@ -144,7 +146,7 @@ export class SnapshotFinalizerController {
 }
 
 /** Keys of the snapshots referenced by claims still provisioning (phase Pending or not yet set). */
-function pendingSnapshotKeys(claims: readonly V1PersistentVolumeClaim[]): Set<string> {
+export function pendingSnapshotKeys(claims: readonly V1PersistentVolumeClaim[]): Set<string> {
   const keys = new Set<string>();
   for (const claim of claims) {
     const phase = claim.status?.phase ?? '';

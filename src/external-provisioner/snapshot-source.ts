@@ -21,9 +21,12 @@ export interface SnapshotSourceInput {
 
 /**
  * Upstream `getSnapshotSource`: the VolumeSnapshot and its content must be a ready snapshot of this driver that
- * fits the claim. Throws an Error with upstream's text; the caller wraps it.
+ * fits the claim. Also returns the VolumeSnapshot read, which the source-protection finalizer is added to. Throws an
+ * Error with upstream's text; the caller wraps it.
  */
-export async function snapshotContentSource(input: SnapshotSourceInput): Promise<VolumeContentSource> {
+export async function snapshotSource(
+  input: SnapshotSourceInput,
+): Promise<{ contentSource: VolumeContentSource; snapshot: VolumeSnapshot }> {
   const snapshot = await readSnapshot(input);
   const content = await readBoundContent(input, snapshot);
   const name = input.source.name;
@@ -32,7 +35,7 @@ export async function snapshotContentSource(input: SnapshotSourceInput): Promise
   if (snapshotId === undefined) throw new Error(`snapshot handle ${name} is not available`);
   checkRestoreSize(input, snapshot);
   if (input.preventVolumeModeConversion) checkVolumeModeChange(input.claim, content);
-  return { type: { $case: 'snapshot', value: { snapshotId } } };
+  return { contentSource: { type: { $case: 'snapshot', value: { snapshotId } } }, snapshot };
 }
 
 async function readSnapshot(input: SnapshotSourceInput): Promise<VolumeSnapshot> {

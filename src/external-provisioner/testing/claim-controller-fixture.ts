@@ -20,6 +20,7 @@ import { ClaimController } from '../claim-controller.js';
 import type { ProvisionerCapabilities } from '../provision-claim.js';
 import { provisionerFlags, resolveProvisionerConfig } from '../flags.js';
 import { ANN_STORAGE_PROVISIONER } from '../keys.js';
+import { FakeProtectionKube } from './fake-protection-kube.js';
 import { FakeProvisionerKube } from './fake-provisioner-kube.js';
 import { MemoryCache } from './memory-cache.js';
 
@@ -77,6 +78,8 @@ export interface FixtureOptions {
   capabilities?: Partial<ProvisionerCapabilities>;
   argv?: string[];
   driver?: CsiTestDriverOptions;
+  /** Pass `protection` to the controller, so data sources get their protection finalizers. */
+  protection?: boolean;
 }
 
 /** A ClaimController over in-memory caches, FakeProvisionerKube and a real CSI test driver on a unix socket. */
@@ -87,6 +90,8 @@ export class ClaimControllerFixture {
   readonly nodes = new MemoryCache<V1Node>();
   readonly csiNodes = new MemoryCache<V1CSINode>();
   readonly kube = new FakeProvisionerKube();
+  /** Used only with FixtureOptions.protection. */
+  readonly protection = new FakeProtectionKube();
   readonly recorder = new RecordingRecorder();
   readonly clock = new FakeClock();
   readonly logs: string[] = [];
@@ -122,6 +127,7 @@ export class ClaimControllerFixture {
       nodes: this.nodes,
       csiNodes: this.csiNodes,
       kube: this.kube,
+      ...(options.protection ? { protection: this.protection } : {}),
       csi: this.connection,
       recorder: this.recorder,
       config,

@@ -1,6 +1,5 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { KubeApiError } from '../../shared/kube/errors.js';
-import type { JsonPatchOperation } from '../../shared/kube/patch.js';
 import type { ProtectionKube, VolumeSnapshot } from '../protection-ports.js';
 
 export interface FakeProtectionCall {
@@ -10,10 +9,15 @@ export interface FakeProtectionCall {
 
 type Failure = { status: number; reason: string; message?: string };
 
+interface Stored {
+  metadata?: { namespace?: string; name?: string; uid?: string; resourceVersion?: string };
+}
+
 /**
- * An in-memory ProtectionKube: records every call and applies JSON patches
- * (test, add, remove, replace) to the claims and snapshots it holds, keyed
- * "namespace/name", so a failed test op answers 422 as the apiserver does.
+ * An in-memory ProtectionKube: records every call and replaces the claims and
+ * snapshots it holds, keyed "namespace/name", as the apiserver does for a PUT:
+ * 404 when missing, 409 Conflict when the sent resourceVersion (or uid) is not
+ * the stored one, else the object is stored with the next resourceVersion.
  */
 export class FakeProtectionKube implements ProtectionKube {
   readonly calls: FakeProtectionCall[] = [];
@@ -33,14 +37,14 @@ export class FakeProtectionKube implements ProtectionKube {
     return this.calls.filter((c) => c.method === method).map((c) => c.args);
   }
 
-  async jsonPatchClaim(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolumeClaim> {
-    this.record('jsonPatchClaim', [namespace, name, ops]);
-    return patchStored(this.claims, `${namespace}/${name}`, ops, 'persistentvolumeclaims');
+  async updateClaim(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim> {
+    this.record('updateClaim', [claim]);
+    return replaceStored(this.claims, claim, 'persistentvolumeclaims');
   }
 
-  async jsonPatchVolumeSnapshot(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<VolumeSnapshot> {
-    this.record('jsonPatchVolumeSnapshot', [namespace, name, ops]);
-    return patchStored(this.snapshots, `${namespace}/${name}`, ops, 'volumesnapshots.snapshot.storage.k8s.io');
+  async updateVolumeSnapshot(snapshot: VolumeSnapshot): Promise<VolumeSnapshot> {
+    this.record('updateVolumeSnapshot', [snapshot]);
+    return replaceStored(this.snapshots, snapshot, 'volumesnapshots.snapshot.storage.k8s.io');
   }
 
   async probeVolumeSnapshotList(): Promise<void> {
@@ -54,52 +58,24 @@ export class FakeProtectionKube implements ProtectionKube {
   }
 }
 
-function patchStored<T extends object>(store: Map<string, T>, key: string, ops: JsonPatchOperation[], kind: string): T {
+function replaceStored<T extends Stored>(store: Map<string, T>, obj: T, kind: string): T {
+  const key = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
   const current = store.get(key);
   if (!current) throw apiError(404, 'NotFound', `${kind} "${key}" not found`);
-  const patched = structuredClone(current) as Record<string, unknown>;
-  for (const op of ops) applyOp(patched, op);
-  store.set(key, patched as T);
-  return structuredClone(patched) as T;
-}
-
-function applyOp(doc: Record<string, unknown>, op: JsonPatchOperation): void {
-  const segments = op.path.split('/').slice(1);
-  const last = segments.pop() ?? '';
-  let parent: unknown = doc;
-  for (const segment of segments) parent = child(parent, segment);
-  if (typeof parent !== 'object' || parent === null) throw invalid(op.path);
-  const list = Array.isArray(parent) ? (parent as unknown[]) : undefined;
-  const record = parent as Record<string, unknown>;
-  switch (op.op) {
-    case 'test':
-      if (JSON.stringify(child(parent, last)) !== JSON.stringify(op.value)) throw invalid(op.path);
-      return;
-    case 'add':
-      if (list) list.splice(last === '-' ? list.length : Number(last), 0, op.value);
-      else record[last] = op.value;
-      return;
-    case 'replace':
-      child(parent, last);
-      record[last] = op.value;
-      return;
-    case 'remove':
-      child(parent, last);
-      if (list) list.splice(Number(last), 1);
-      else delete record[last];
-      return;
-    default:
-      throw new Error(`unsupported op ${op.op}`);
+  const sentVersion = obj.metadata?.resourceVersion ?? '';
+  const storedVersion = current.metadata?.resourceVersion ?? '';
+  const sentUid = obj.metadata?.uid ?? '';
+  if ((sentVersion !== '' && sentVersion !== storedVersion) || (sentUid !== '' && sentUid !== current.metadata?.uid)) {
+    throw apiError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${kind} "${key}": the object has been modified; please apply your changes to the latest version and try again`,
+    );
   }
-}
-
-function child(parent: unknown, segment: string): unknown {
-  if (typeof parent !== 'object' || parent === null || !(segment in parent)) throw invalid(segment);
-  return (parent as Record<string, unknown>)[segment];
-}
-
-function invalid(path: string): KubeApiError {
-  return apiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${path}`);
+  const stored = structuredClone(obj);
+  stored.metadata = { ...stored.metadata, resourceVersion: String((Number(storedVersion) || 0) + 1) };
+  store.set(key, stored);
+  return structuredClone(stored);
 }
 
 function apiError(code: number, reason: string, message: string): KubeApiError {
