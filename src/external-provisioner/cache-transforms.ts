@@ -20,7 +20,9 @@ import {
 // Informer transforms that shrink cached objects to what the provisioner's controllers read
 // (kubernetes-csi/external-provisioner#587: upstream needs ~40 KiB per volume because it caches whole
 // objects). Dropping a field here never loses data on the server: the provisioner writes PVs built from
-// its own data, patches only finalizers and one annotation, and never PUTs a cached object back.
+// its own data and patches only PV finalizers. Claims are the exception: they are written back whole
+// (update, the verb upstream's RBAC grants), so a cached claim keeps all of its metadata but
+// managedFields, which an update without the field leaves untouched on the server.
 //
 // Every transform builds new objects with only the kept keys instead of using `delete`, which would
 // leave V8 slower and larger dictionary-mode objects, and never sets a key to undefined (a slot costs
@@ -94,24 +96,21 @@ const notLastApplied = (key: string): boolean => key !== LAST_APPLIED_ANNOTATION
 const volumeAnnotation = (key: string): boolean => CACHED_VOLUME_ANNOTATIONS.includes(key);
 
 /**
- * PVC: identity, all annotations but kubectl's last-applied copy (the provisioner-secret templates may
- * name any annotation, `${pvc.annotations['…']}`), finalizers and deletionTimestamp (clone source
- * protection), the whole spec (small, and read almost entirely: class, access modes, size, volume mode,
- * selector, volumeName, data sources, VolumeAttributesClass) and status.phase (clone sources must be
- * Bound). The whole status is kept while the claim is not Bound: clone-source.ts prints it in its
- * "must have a status of Bound" error, as upstream does; it is small then (no capacity yet).
- * Dropped: managedFields, labels, ownerReferences, timestamps, and a Bound claim's status details.
+ * PVC: all metadata but managedFields, because claims are written back with update (reschedule, the
+ * clone-protection finalizer, the durable in-flight marker) and an update replaces labels, annotations
+ * and ownerReferences with what it carries. The whole spec (small, and read almost entirely) and
+ * status.phase (clone sources must be Bound); the whole status while the claim is not Bound, since
+ * clone-source.ts prints it in its "must have a status of Bound" error as upstream does.
+ * Dropped: managedFields and a Bound claim's status details.
  */
 export function slimClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
   const out: V1PersistentVolumeClaim = {};
-  put(
-    out,
-    'metadata',
-    slimMetadata(claim.metadata, {
-      keep: ['annotations', 'finalizers', 'deletionTimestamp'],
-      annotation: notLastApplied,
-    }),
-  );
+  if (claim.apiVersion !== undefined) out.apiVersion = claim.apiVersion;
+  if (claim.kind !== undefined) out.kind = claim.kind;
+  if (claim.metadata) {
+    const { managedFields: _managedFields, ...metadata } = claim.metadata;
+    out.metadata = metadata;
+  }
   put(out, 'spec', claim.spec);
   const status = claim.status;
   if (status?.phase === 'Bound') out.status = { phase: status.phase };

@@ -21,6 +21,8 @@ import { ClaimMetrics } from './claim-metrics.js';
 import type { ClaimMetricLabels } from './claim-metrics.js';
 import { InvalidClaimError, makeVolumeName } from './create-volume-request.js';
 import { classifyDataSource, dataSourceLabel } from './data-source.js';
+import { ANN_IN_FLIGHT, DurableInFlight, hasInFlightFinalizer } from './durable-in-flight.js';
+import type { RecoveryDeps } from './durable-in-flight.js';
 import type { ProvisionerConfig } from './flags.js';
 import { InFlightClaims, claimKey } from './in-flight.js';
 import type { InFlightOperation } from './in-flight.js';
@@ -79,6 +81,11 @@ export class ClaimController {
   private readonly infeasible: InfeasibleClaims;
   private readonly topologyRecords = new Map<string, TopologyRetryRecord>();
   private readonly unsaved: UnsavedVolumes;
+  private readonly durable: DurableInFlight;
+  /** ProvisionContext without data-source protection: recovery of a deleted claim must not protect sources. */
+  private readonly recoveryContext: ProvisionContext;
+  /** By claim UID: the claim as our in-flight mark wrote it (newer than the cache until the informer catches up). */
+  private readonly markedClaims = new Map<string, V1PersistentVolumeClaim>();
 
   constructor(options: ClaimControllerOptions) {
     this.claims = options.claims;
@@ -89,7 +96,7 @@ export class ClaimController {
     this.queue = options.queue;
     this.clock = options.clock;
     this.logger = options.logger;
-    this.context = {
+    this.recoveryContext = {
       kube: options.kube,
       csi: options.csi,
       config: options.config,
@@ -100,17 +107,32 @@ export class ClaimController {
       csiNodes: options.csiNodes,
       claims: options.claims,
       volumes: options.volumes,
-      ...(options.protection ? { protection: options.protection } : {}),
       logger: options.logger,
       clock: options.clock,
     };
+    this.context = {
+      ...this.recoveryContext,
+      ...(options.protection ? { protection: options.protection } : {}),
+    };
+    // Always constructed: with the flag off ('cleanup') nothing is marked, and markers left by an earlier run
+    // with the flag on are still finished and removed.
+    this.durable = new DurableInFlight({
+      kube: options.kube,
+      driverName: options.driverName,
+      mode: options.config.durableInFlight ? 'durable' : 'cleanup',
+      logger: options.logger,
+      warn: (claim, reason, message) => this.recorder.event(claimReference(claim), 'Warning', reason, message),
+    });
     this.metrics = options.registry ? new ClaimMetrics({ registry: options.registry }) : undefined;
     this.infeasible = new InfeasibleClaims({ clock: options.clock });
     this.unsaved = new UnsavedVolumes({
       kube: options.kube,
       clock: options.clock,
       logger: options.logger,
-      onSaved: (pv) => this.succeeded(pv),
+      onSaved: (pv) => {
+        this.succeeded(pv);
+        void this.clearAfterSave(pv);
+      },
     });
   }
 
@@ -140,6 +162,22 @@ export class ClaimController {
     const liveUid = claim?.metadata?.uid;
     for (const [uid, operation] of this.inFlight.orphans(key, liveUid)) await this.finishOrphan(uid, operation);
     if (!claim) return;
+    const uid = liveUid ?? '';
+    const terminating = Boolean(claim.metadata?.deletionTimestamp);
+    if (hasInFlightFinalizer(claim) || claim.metadata?.annotations?.[ANN_IN_FLIGHT] !== undefined) {
+      const outcome = await this.durable.reconcile(claim, this.recoveryDeps());
+      if (outcome === 'recovered') {
+        this.markedClaims.delete(uid);
+        this.forgetClaim(uid);
+        return;
+      }
+      if (outcome === 'cleared') {
+        this.markedClaims.delete(uid);
+        if (terminating) return;
+      }
+    }
+    // Durable mode never provisions for a claim being deleted (#1469: a stale cache would create a second volume).
+    if (this.durable.enabled && terminating) return;
     return this.syncClaim(claim);
   }
 
@@ -201,13 +239,15 @@ export class ClaimController {
       return this.fail({ claim, className }, message);
     }
     const started = this.clock.monotonic();
-    let pv: V1PersistentVolume;
-    let prepared: PreparedProvision;
+    let result: { pv: V1PersistentVolume; prepared: PreparedProvision } | undefined;
     try {
-      ({ pv, prepared } = await this.attempt(attempt, pvName));
+      result = await this.attempt(attempt, pvName);
     } catch (err) {
       return this.attemptFailed(attempt, err);
     }
+    // Durable mode: the claim is gone or being deleted, CreateVolume was not called.
+    if (!result) return;
+    const { pv, prepared } = result;
     this.metrics?.succeeded(metricLabels(claim, className), (this.clock.monotonic() - started) / 1000);
     await this.save(pv);
     // Upstream (§4.4) releases the restored snapshot once the restore succeeded; a failed save is retried in the
@@ -227,7 +267,7 @@ export class ClaimController {
   private async attempt(
     attempt: ClaimAttempt,
     pvName: string,
-  ): Promise<{ pv: V1PersistentVolume; prepared: PreparedProvision }> {
+  ): Promise<{ pv: V1PersistentVolume; prepared: PreparedProvision } | undefined> {
     const uid = attempt.claim.metadata?.uid ?? '';
     let topologyRecord = this.topologyRecords.get(uid);
     if (!topologyRecord) {
@@ -235,7 +275,32 @@ export class ClaimController {
       this.topologyRecords.set(uid, topologyRecord);
     }
     const prepared = await prepareProvision(this.context, { ...attempt, pvName, topologyRecord });
-    const created = await this.createTracked(attempt.claim, prepared);
+    // A throw (API error) leaves the attempt NoChange; an existing marker stays.
+    const marked = await this.durable.markInFlight(attempt.claim, {
+      volumeName: pvName,
+      storageClassName: attempt.storageClass.metadata?.name ?? '',
+      storageClassUID: attempt.storageClass.metadata?.uid ?? '',
+    });
+    if (!marked) return undefined;
+    if (this.durable.enabled) {
+      this.markedClaims.set(uid, marked);
+      // Later writes of this attempt (reschedule) start from the claim as written.
+      attempt.claim = marked;
+    }
+    let created: Awaited<ReturnType<typeof createVolume>>;
+    try {
+      created = await this.createTracked(attempt.claim, prepared);
+    } catch (err) {
+      // CreateVolume's final answer: nothing exists, the marker goes. InBackground/NoChange keep it.
+      if (
+        err instanceof ProvisioningError &&
+        (err.state === ProvisioningState.Finished || err.state === ProvisioningState.Reschedule)
+      ) {
+        const cleared = await this.clearMarker(uid, attempt.claim);
+        if (cleared) attempt.claim = cleared;
+      }
+      throw err;
+    }
     this.forgetClaim(uid);
     return { pv: buildVolume(this.context, { ...attempt, prepared, created }), prepared };
   }
@@ -313,6 +378,59 @@ export class ClaimController {
       }
     }
     this.succeeded(pv);
+    await this.clearAfterSave(pv);
+  }
+
+  /** Hook 3 of durable-in-flight.ts: the PV records the volume now, the claim's marker goes. */
+  private async clearAfterSave(pv: V1PersistentVolume): Promise<void> {
+    const ref = pv.spec?.claimRef;
+    const uid = ref?.uid ?? '';
+    const cached = this.claims.get(`${ref?.namespace ?? ''}/${ref?.name ?? ''}`);
+    await this.clearMarker(uid, cached?.metadata?.uid === uid ? cached : undefined);
+  }
+
+  /**
+   * Removes the in-flight marker (the claim as marked, else the given one); a failure is only logged, since
+   * reconcile() clears a marker once the PV exists. Resolves to the claim as written, if anything was written.
+   */
+  private async clearMarker(
+    uid: string,
+    fallback: V1PersistentVolumeClaim | undefined,
+  ): Promise<V1PersistentVolumeClaim | undefined> {
+    const claim = this.markedClaims.get(uid) ?? fallback;
+    if (!claim) return undefined;
+    try {
+      const written = await this.durable.clearInFlight(claim);
+      this.markedClaims.delete(uid);
+      return written;
+    } catch (err) {
+      this.logger.error(err, 'Failed to remove the in-flight marker of claim, retrying on its next sync', {
+        pvc: claimKey(claim),
+      });
+      return undefined;
+    }
+  }
+
+  /** What reconcile() needs to finish the CreateVolume of a claim deleted while it ran. */
+  private recoveryDeps(): RecoveryDeps {
+    return {
+      volumeState: (name) => (this.volumes.get(name) ? 'saved' : this.unsaved.has(name) ? 'saving' : 'absent'),
+      storageClass: (name) => this.classes.get(name),
+      rebuildRequest: async ({ claim, storageClass, volumeName }) => {
+        const prepared = await prepareProvision(this.recoveryContext, {
+          claim,
+          storageClass,
+          pvName: volumeName,
+          topologyRecord: {},
+        });
+        return prepared.request;
+      },
+      createVolume: async (request) => {
+        const created = await createVolume(this.context, { request, requestedBytes: 0n, selectedNode: '' });
+        return created.volume.volumeId;
+      },
+      deleteVolume: (volumeId, request) => deleteVolume(this.context, { volumeId, request }),
+    };
   }
 
   private succeeded(pv: V1PersistentVolume): void {

@@ -10,15 +10,15 @@ import {
   DurableInFlight,
   DurableInFlightError,
   FINALIZER_IN_FLIGHT,
-  clearPatch,
-  markPatch,
+  clearedClaim,
+  markedClaim as markedCopy,
   recordOf,
   serializeRecord,
 } from './durable-in-flight.js';
 import type { InFlightRecord, RecoveryDeps, VolumeObjectState } from './durable-in-flight.js';
 import { EventReason } from './keys.js';
 import { ProvisioningError, ProvisioningState } from './provisioning-errors.js';
-import { FakeClaimPatchPort } from './testing/fake-claim-patch-port.js';
+import { FakeClaimWritePort } from './testing/fake-claim-write-port.js';
 
 const DRIVER = 'test.csi.k8s.io';
 const PROTECTION = 'kubernetes.io/pvc-protection';
@@ -47,46 +47,52 @@ function markedClaim(extra: V1PersistentVolumeClaim['metadata'] = {}): V1Persist
 
 const storageClass: V1StorageClass = { metadata: { name: 'fast', uid: 'sc-uid' }, provisioner: DRIVER };
 
-describe('markPatch / clearPatch', () => {
-  it('adds finalizer and record to a claim without either, guarded by the resourceVersion', () => {
-    expect(markPatch(claim(), RECORD)).toEqual([
-      { op: 'test', path: '/metadata/uid', value: 'uid-1' },
-      { op: 'test', path: '/metadata/resourceVersion', value: '10' },
-      { op: 'add', path: '/metadata/finalizers', value: [FINALIZER_IN_FLIGHT] },
-      { op: 'add', path: '/metadata/annotations', value: { [ANN_IN_FLIGHT]: RECORD_TEXT } },
-    ]);
+describe('markedClaim / clearedClaim', () => {
+  it('adds finalizer and record to a deep copy of a claim without either', () => {
+    const original = claim();
+    const copy = markedCopy(original, RECORD);
+    expect(copy?.metadata).toEqual({
+      ...original.metadata,
+      finalizers: [FINALIZER_IN_FLIGHT],
+      annotations: { [ANN_IN_FLIGHT]: RECORD_TEXT },
+    });
+    expect(copy?.spec).toEqual(original.spec);
+    // The cached object is shared with the informer: never changed in place.
+    expect(original.metadata?.finalizers).toBeUndefined();
+    expect(original.metadata?.annotations).toBeUndefined();
   });
 
-  it('appends to existing lists, testing the finalizer list', () => {
-    expect(markPatch(claim({ finalizers: [PROTECTION], annotations: { a: 'b' } }), RECORD)).toEqual([
-      { op: 'test', path: '/metadata/uid', value: 'uid-1' },
-      { op: 'test', path: '/metadata/finalizers', value: [PROTECTION] },
-      { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER_IN_FLIGHT },
-      {
-        op: 'add',
-        path: '/metadata/annotations/external-provisioner.volume.kubernetes.io~1provisioning-in-flight',
-        value: RECORD_TEXT,
-      },
-    ]);
+  it('appends to existing lists and keeps the resourceVersion for the PUT precondition', () => {
+    const copy = markedCopy(claim({ finalizers: [PROTECTION], annotations: { a: 'b' } }), RECORD);
+    expect(copy?.metadata?.finalizers).toEqual([PROTECTION, FINALIZER_IN_FLIGHT]);
+    expect(copy?.metadata?.annotations).toEqual({ a: 'b', [ANN_IN_FLIGHT]: RECORD_TEXT });
+    expect(copy?.metadata?.resourceVersion).toBe('10');
+  });
+
+  it('rewrites a different record without a second finalizer', () => {
+    const copy = markedCopy(markedClaim({ annotations: { [ANN_IN_FLIGHT]: 'old' } }), RECORD);
+    expect(copy?.metadata?.finalizers).toEqual([PROTECTION, FINALIZER_IN_FLIGHT]);
+    expect(copy?.metadata?.annotations).toEqual({ [ANN_IN_FLIGHT]: RECORD_TEXT });
   });
 
   it('is a no-op when already marked with the same record', () => {
-    expect(markPatch(markedClaim(), RECORD)).toBeUndefined();
+    expect(markedCopy(markedClaim(), RECORD)).toBeUndefined();
   });
 
-  it('removes every finalizer copy (highest index first) and the record', () => {
-    const ops = clearPatch(markedClaim({ finalizers: [FINALIZER_IN_FLIGHT, PROTECTION, FINALIZER_IN_FLIGHT] }));
-    expect(ops).toEqual([
-      { op: 'test', path: '/metadata/uid', value: 'uid-1' },
-      { op: 'test', path: '/metadata/finalizers', value: [FINALIZER_IN_FLIGHT, PROTECTION, FINALIZER_IN_FLIGHT] },
-      { op: 'remove', path: '/metadata/finalizers/2' },
-      { op: 'remove', path: '/metadata/finalizers/0' },
-      { op: 'remove', path: '/metadata/annotations/external-provisioner.volume.kubernetes.io~1provisioning-in-flight' },
-    ]);
+  it('removes every finalizer copy and the record from a copy', () => {
+    const original = markedClaim({
+      finalizers: [FINALIZER_IN_FLIGHT, PROTECTION, FINALIZER_IN_FLIGHT],
+      annotations: { a: 'b', [ANN_IN_FLIGHT]: RECORD_TEXT },
+    });
+    const copy = clearedClaim(original);
+    expect(copy?.metadata?.finalizers).toEqual([PROTECTION]);
+    expect(copy?.metadata?.annotations).toEqual({ a: 'b' });
+    expect(original.metadata?.finalizers).toHaveLength(3);
+    expect(original.metadata?.annotations?.[ANN_IN_FLIGHT]).toBe(RECORD_TEXT);
   });
 
   it('is a no-op without marker', () => {
-    expect(clearPatch(claim({ finalizers: [PROTECTION], annotations: { a: 'b' } }))).toBeUndefined();
+    expect(clearedClaim(claim({ finalizers: [PROTECTION], annotations: { a: 'b' } }))).toBeUndefined();
   });
 
   it('reads back what it writes and rejects malformed records', () => {
@@ -97,13 +103,13 @@ describe('markPatch / clearPatch', () => {
 });
 
 interface Harness {
-  kube: FakeClaimPatchPort;
+  kube: FakeClaimWritePort;
   durable: DurableInFlight;
   events: { reason: string; message: string }[];
 }
 
 function harness(mode: 'durable' | 'cleanup' = 'durable'): Harness {
-  const kube = new FakeClaimPatchPort();
+  const kube = new FakeClaimWritePort();
   const events: Harness['events'] = [];
   const durable = new DurableInFlight({
     kube,
@@ -116,31 +122,52 @@ function harness(mode: 'durable' | 'cleanup' = 'durable'): Harness {
 }
 
 describe('DurableInFlight.markInFlight / clearInFlight', () => {
-  it('marks with one patch, a second mark is a no-op, clear removes both with one patch', async () => {
+  it('marks with one update, a second mark is a no-op, clear removes both with one update', async () => {
     const { kube, durable } = harness();
     const stored = kube.put(claim({ finalizers: [PROTECTION] }));
     const marked = await durable.markInFlight(stored, RECORD);
     expect(marked?.metadata?.finalizers).toEqual([PROTECTION, FINALIZER_IN_FLIGHT]);
     expect(durable.recordOf(marked ?? {})).toEqual(RECORD);
     expect(await durable.markInFlight(marked ?? {}, RECORD)).toBe(marked);
-    expect(kube.patches).toHaveLength(1);
+    expect(kube.updates).toHaveLength(1);
 
     await durable.clearInFlight(marked ?? {});
     await durable.clearInFlight(kube.get('ns', 'data') ?? {});
-    expect(kube.patches).toHaveLength(2);
+    expect(kube.updates).toHaveLength(2);
     const cleared = kube.get('ns', 'data');
     expect(cleared?.metadata?.finalizers).toEqual([PROTECTION]);
     expect(cleared?.metadata?.annotations).toEqual({});
   });
 
-  it('re-reads and retries once when the cached claim is stale', async () => {
+  it('re-reads and retries once on a conflict (stale cached claim), keeping the concurrent change', async () => {
     const { kube, durable } = harness();
     const stale = claim({ finalizers: [PROTECTION] });
     kube.put(claim({ finalizers: [PROTECTION, 'other/finalizer'], resourceVersion: '11' }));
     const marked = await durable.markInFlight(stale, RECORD);
     expect(marked?.metadata?.finalizers).toEqual([PROTECTION, 'other/finalizer', FINALIZER_IN_FLIGHT]);
     expect(kube.reads).toEqual(['ns/data']);
-    expect(kube.patches).toHaveLength(2);
+    expect(kube.updates.map((u) => u.metadata?.resourceVersion)).toEqual(['10', '11']);
+    expect(kube.get('ns', 'data')?.metadata?.resourceVersion).toBe('12');
+  });
+
+  it('clear after a conflict re-reads and removes the marker from the current claim', async () => {
+    const { kube, durable } = harness();
+    const stale = markedClaim();
+    kube.put(markedClaim({ resourceVersion: '11', labels: { changed: 'yes' } }));
+    const cleared = await durable.clearInFlight(stale);
+    expect(cleared?.metadata?.finalizers).toEqual([PROTECTION]);
+    expect(cleared?.metadata?.labels).toEqual({ changed: 'yes' });
+    expect(kube.updates).toHaveLength(2);
+  });
+
+  it('does not mark when the re-read finds the claim terminating, gone or re-created', async () => {
+    const { kube, durable } = harness();
+    kube.put(claim({ resourceVersion: '11', deletionTimestamp: new Date(0), finalizers: [PROTECTION] }));
+    expect(await durable.markInFlight(claim(), RECORD)).toBeUndefined();
+    kube.put(claim({ uid: 'uid-2', resourceVersion: '12' }));
+    expect(await durable.markInFlight(claim(), RECORD)).toBeUndefined();
+    expect(kube.updates).toHaveLength(2);
+    expect(kube.get('ns', 'data')?.metadata?.finalizers).toBeUndefined();
   });
 
   it('refuses to mark a claim that is gone or terminating (CreateVolume must not run)', async () => {
@@ -151,18 +178,23 @@ describe('DurableInFlight.markInFlight / clearInFlight', () => {
     expect(kube.get('ns', 'data')?.metadata?.finalizers).toEqual([PROTECTION]);
   });
 
-  it('throws API errors other than NotFound after the retry', async () => {
+  it('throws other API errors at once, and a second conflict after the one retry', async () => {
     const { kube, durable } = harness();
     const stored = kube.put(claim());
-    kube.failNextPatch(403, 'Forbidden').failNextPatch(403, 'Forbidden');
-    await expect(durable.markInFlight(stored, RECORD)).rejects.toThrow(/Forbidden|injected/);
+    kube.failNextUpdate(403, 'Forbidden');
+    await expect(durable.markInFlight(stored, RECORD)).rejects.toThrow(/injected/);
+    expect(kube.reads).toHaveLength(0);
+    kube.failNextUpdate(409, 'Conflict').failNextUpdate(409, 'Conflict');
+    await expect(durable.markInFlight(stored, RECORD)).rejects.toThrow(/injected/);
+    expect(kube.reads).toEqual(['ns/data']);
+    expect(kube.updates).toHaveLength(3);
   });
 
   it('writes nothing in cleanup mode', async () => {
     const { kube, durable } = harness('cleanup');
     const stored = kube.put(claim());
     expect(await durable.markInFlight(stored, RECORD)).toBe(stored);
-    expect(kube.patches).toHaveLength(0);
+    expect(kube.updates).toHaveLength(0);
   });
 });
 
@@ -239,7 +271,7 @@ describe('DurableInFlight.reconcile (crash recovery)', () => {
     driver.fail('DeleteVolume', status.INTERNAL, 'backend down');
     await expect(h.durable.reconcile(deleted, deps())).rejects.toMatchObject({ reason: 'DeleteVolumeFailed' });
     expect(h.kube.get('ns', 'data')?.metadata?.finalizers).toContain(FINALIZER_IN_FLIGHT);
-    expect(h.kube.patches).toHaveLength(0);
+    expect(h.kube.updates).toHaveLength(0);
     expect(h.events.map((e) => e.reason)).toEqual([EventReason.ProvisioningCleanupFailed]);
 
     expect(await h.durable.reconcile(deleted, deps())).toBe('recovered');
@@ -324,7 +356,7 @@ describe('DurableInFlight.reconcile (crash recovery)', () => {
   it('leaves live in-flight claims to normal provisioning, and clears them in cleanup mode', async () => {
     const on = harness();
     expect(await on.durable.reconcile(on.kube.put(markedClaim()), deps())).toBe('in-flight');
-    expect(on.kube.patches).toHaveLength(0);
+    expect(on.kube.updates).toHaveLength(0);
 
     const off = harness('cleanup');
     expect(await off.durable.reconcile(off.kube.put(markedClaim()), deps())).toBe('cleared');

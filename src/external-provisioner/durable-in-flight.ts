@@ -4,14 +4,14 @@
  * stale-cache second CreateVolume of #1469.
  *
  * Design
- * - Before the first CreateVolume of a claim, ONE JSON patch adds the finalizer FINALIZER_IN_FLIGHT and the
- *   annotation ANN_IN_FLIGHT (JSON `{"volumeName","storageClassName","storageClassUID","driver"}`; names only,
- *   never secrets). The patch tests the UID and the finalizer list (or the resourceVersion when the finalizer
- *   list or the annotation map is absent, because `add` of a whole list/map would overwrite a concurrent write).
- *   A claim that is gone (NotFound) or already terminating is never marked, and then CreateVolume must not be
+ * - Before the first CreateVolume of a claim, ONE update (PUT of a deep copy with its resourceVersion, like
+ *   every other claim write of the provisioner) adds the finalizer FINALIZER_IN_FLIGHT and the annotation
+ *   ANN_IN_FLIGHT (JSON `{"volumeName","storageClassName","storageClassUID","driver"}`; names only, never
+ *   secrets). A concurrent change (or a re-created claim) fails with 409 Conflict: the claim is read again
+ *   (uncached GET), the copy recomputed from it and written once more; a second failure is thrown. A claim that is gone (NotFound) or already terminating is never marked, and then CreateVolume must not be
  *   called: the apiserver rejects new finalizers on a terminating object, and provisioning for a deleted claim
  *   from a stale cache is exactly #1469.
- * - When the PV is saved, or CreateVolume itself gave a final answer (nothing exists), ONE patch removes both.
+ * - When the PV is saved, or CreateVolume itself gave a final answer (nothing exists), ONE update removes both.
  *   Finalizer errors before the call (Finished from prepareProvision) must NOT clear an existing marker: an
  *   earlier InBackground call may still have created the volume.
  * - `reconcile()` is the single recovery entry point, called for every synced claim that carries the marker
@@ -27,11 +27,11 @@
  *   is invisible and costs money, and leaking silently is what this mode exists to prevent. The same applies to
  *   ALREADY_EXISTS from the repeated CreateVolume (the volume exists with other parameters, its id is unknown).
  *   A re-created class (other UID) is used anyway: drivers usually return the existing volume by name.
- * - RBAC: the patches are HTTP PATCH, so `persistentvolumeclaims: patch` is required in addition to the shipped
- *   `update`; the uncached read after a failed precondition needs `get` (already granted).
+ * - RBAC: the writes are HTTP PUT, covered by the shipped `persistentvolumeclaims: update` (upstream grants no
+ *   `patch` on claims); the uncached read after a conflict needs `get` (already granted).
  * - Turning the flag off: construct with `mode: 'cleanup'`. reconcile() then still recovers terminating marked
  *   claims (so nothing protected before leaks) and clears markers of live claims (the in-memory path of
- *   upstream takes over). Keep the `patch` verb until no claim carries the finalizer.
+ *   upstream takes over). No RBAC change either way.
  *
  * Controller hook points (ClaimController)
  * 1. sync(): for a claim with hasInFlightFinalizer() or ANN_IN_FLIGHT, `await reconcile(claim, deps)` first;
@@ -39,18 +39,18 @@
  *    Terminating claims must not reach provision() in durable mode.
  * 2. attempt(): after prepareProvision, before createTracked: `claim = await markInFlight(claim, record)`;
  *    undefined → return without CreateVolume (claim gone or terminating); a throw → NoChange.
- * 3. save() success or AlreadyExists, and UnsavedVolumes onSaved: `clearInFlight(claim)` (cached claim by
- *    claimRef, same UID); a failure is only logged, reconcile() clears it later since the PV then exists.
- * 4. attemptFailed(): Finished or Reschedule thrown BY CreateVolume (createTracked) → `clearInFlight(claim)`.
+ * 3. save() success or AlreadyExists, and UnsavedVolumes onSaved: `clearInFlight(claim)` (the claim as the mark
+ *    wrote it, else the cached claim by claimRef with the same UID); a failure is only logged, reconcile() clears
+ *    it later since the PV then exists.
+ * 4. Finished or Reschedule thrown BY CreateVolume (createTracked, caught in attempt()) → `clearInFlight(claim)`;
+ *    the cleared claim becomes the attempt's claim, so attemptFailed()'s reschedule update is not a conflict.
  * 5. Start-up needs nothing extra: the informer's initial list enqueues every claim, so hook 1 runs for all.
  */
 import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
 import { status } from '@grpc/grpc-js';
 import type { CreateVolumeRequest } from '../gen/csi.js';
 import { grpcCode } from '../shared/csi/status.js';
-import { isNotFound } from '../shared/kube/errors.js';
-import { jsonPointerSegment } from '../shared/kube/patch.js';
-import type { JsonPatchOperation } from '../shared/kube/patch.js';
+import { isConflict, isNotFound } from '../shared/kube/errors.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { claimKey } from './in-flight.js';
@@ -73,9 +73,10 @@ export interface InFlightRecord {
   driver: string;
 }
 
-/** The claim writes and the uncached read this module needs (a subset of ProvisionerKube plus a GET). */
-export interface ClaimPatchPort {
-  jsonPatchClaim(namespace: string, name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolumeClaim>;
+/** The claim write and the uncached read this module needs (a subset of ProvisionerKube). */
+export interface ClaimWritePort {
+  /** PUT with the claim's resourceVersion; a concurrent change fails with 409 Conflict. */
+  updateClaim(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim>;
   /** Uncached GET; throws an error with isNotFound() true when the claim is gone. */
   readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim>;
 }
@@ -84,7 +85,7 @@ export interface ClaimPatchPort {
 export type ClaimEventSink = (claim: V1PersistentVolumeClaim, reason: string, message: string) => void;
 
 export interface DurableInFlightOptions {
-  kube: ClaimPatchPort;
+  kube: ClaimWritePort;
   driverName: string;
   /** 'durable': the flag is on. 'cleanup': the flag is off, existing markers are finished and removed. */
   mode: 'durable' | 'cleanup';
@@ -182,57 +183,33 @@ export function serializeRecord(record: InFlightRecord): string {
 }
 
 /**
- * Preconditions: the UID (a re-created claim is another operation) and the finalizer list; the resourceVersion
- * when a whole list or map is added, since `add` of it would replace what another writer just put there.
+ * A deep copy of the claim with the finalizer appended and the record set (the cached object is shared with the
+ * informer); undefined when both are already there with this record.
  */
-function preconditions(claim: V1PersistentVolumeClaim, wholeAdd: boolean): JsonPatchOperation[] {
-  const meta = claim.metadata ?? {};
-  const ops: JsonPatchOperation[] = [{ op: 'test', path: '/metadata/uid', value: meta.uid ?? '' }];
-  if (meta.finalizers !== undefined) ops.push({ op: 'test', path: '/metadata/finalizers', value: meta.finalizers });
-  if (wholeAdd || meta.finalizers === undefined) {
-    ops.push({ op: 'test', path: '/metadata/resourceVersion', value: meta.resourceVersion ?? '' });
-  }
-  return ops;
-}
-
-/** Adds the finalizer and the record; undefined when both are already there with this record. */
-export function markPatch(claim: V1PersistentVolumeClaim, record: InFlightRecord): JsonPatchOperation[] | undefined {
-  const meta = claim.metadata ?? {};
+export function markedClaim(
+  claim: V1PersistentVolumeClaim,
+  record: InFlightRecord,
+): V1PersistentVolumeClaim | undefined {
   const value = serializeRecord(record);
   const needsFinalizer = !hasInFlightFinalizer(claim);
-  const needsRecord = meta.annotations?.[ANN_IN_FLIGHT] !== value;
+  const needsRecord = claim.metadata?.annotations?.[ANN_IN_FLIGHT] !== value;
   if (!needsFinalizer && !needsRecord) return undefined;
-  const ops: JsonPatchOperation[] = [];
-  if (needsFinalizer) {
-    ops.push(
-      meta.finalizers === undefined
-        ? { op: 'add', path: '/metadata/finalizers', value: [FINALIZER_IN_FLIGHT] }
-        : { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER_IN_FLIGHT },
-    );
-  }
-  if (needsRecord) {
-    ops.push(
-      meta.annotations === undefined
-        ? { op: 'add', path: '/metadata/annotations', value: { [ANN_IN_FLIGHT]: value } }
-        : { op: 'add', path: `/metadata/annotations/${jsonPointerSegment(ANN_IN_FLIGHT)}`, value },
-    );
-  }
-  const wholeAdd = meta.annotations === undefined || meta.finalizers === undefined;
-  return [...preconditions(claim, wholeAdd), ...ops];
+  const copy = structuredClone(claim);
+  const meta = (copy.metadata ??= {});
+  if (needsFinalizer) meta.finalizers = [...(meta.finalizers ?? []), FINALIZER_IN_FLIGHT];
+  if (needsRecord) meta.annotations = { ...meta.annotations, [ANN_IN_FLIGHT]: value };
+  return copy;
 }
 
-/** Removes every copy of the finalizer (highest index first) and the record; undefined when neither is there. */
-export function clearPatch(claim: V1PersistentVolumeClaim): JsonPatchOperation[] | undefined {
-  const meta = claim.metadata ?? {};
-  const ops: JsonPatchOperation[] = [];
-  const finalizers = meta.finalizers ?? [];
-  for (let i = finalizers.length - 1; i >= 0; i--) {
-    if (finalizers[i] === FINALIZER_IN_FLIGHT) ops.push({ op: 'remove', path: `/metadata/finalizers/${i}` });
-  }
-  if (meta.annotations?.[ANN_IN_FLIGHT] !== undefined) {
-    ops.push({ op: 'remove', path: `/metadata/annotations/${jsonPointerSegment(ANN_IN_FLIGHT)}` });
-  }
-  return ops.length === 0 ? undefined : [...preconditions(claim, false), ...ops];
+/** A deep copy without any copy of the finalizer and without the record; undefined when neither is there. */
+export function clearedClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim | undefined {
+  const hasRecord = claim.metadata?.annotations?.[ANN_IN_FLIGHT] !== undefined;
+  if (!hasInFlightFinalizer(claim) && !hasRecord) return undefined;
+  const copy = structuredClone(claim);
+  const meta = (copy.metadata ??= {});
+  if (meta.finalizers) meta.finalizers = meta.finalizers.filter((f) => f !== FINALIZER_IN_FLIGHT);
+  if (hasRecord && meta.annotations) delete meta.annotations[ANN_IN_FLIGHT];
+  return copy;
 }
 
 /**
@@ -240,7 +217,7 @@ export function clearPatch(claim: V1PersistentVolumeClaim): JsonPatchOperation[]
  * CreateVolume error, recover terminating claims. See the file comment for the design.
  */
 export class DurableInFlight {
-  private readonly kube: ClaimPatchPort;
+  private readonly kube: ClaimWritePort;
   private readonly driverName: string;
   private readonly mode: 'durable' | 'cleanup';
   private readonly logger: Logger;
@@ -265,7 +242,7 @@ export class DurableInFlight {
   }
 
   /**
-   * Marks the claim before CreateVolume. Resolves to the claim as written (use it for later patches), or to
+   * Marks the claim before CreateVolume. Resolves to the claim as written (use it for later writes), or to
    * undefined when the claim is gone or terminating: then CreateVolume must NOT be called. In cleanup mode it
    * writes nothing and returns the claim. Throws on API errors (the attempt is retried, NoChange).
    */
@@ -275,10 +252,10 @@ export class DurableInFlight {
   ): Promise<V1PersistentVolumeClaim | undefined> {
     if (!this.enabled) return claim;
     const full: InFlightRecord = { ...record, driver: this.driverName };
-    const written = await this.patchWithRefresh(claim, (current) => {
+    const written = await this.updateWithRefresh(claim, (current) => {
       // A terminating claim cannot get a new finalizer, and a marked one is reconcile()'s to finish.
       if (isTerminating(current)) return 'stop';
-      return markPatch(current, full);
+      return markedClaim(current, full);
     });
     if (written === undefined) {
       this.logger.v(4).info('Not marking claim in flight: gone or terminating', { pvc: claimKey(claim) });
@@ -286,9 +263,12 @@ export class DurableInFlight {
     return written;
   }
 
-  /** Removes the marker; a no-op when absent and when the claim is gone. Throws on API errors. */
-  async clearInFlight(claim: V1PersistentVolumeClaim): Promise<void> {
-    await this.patchWithRefresh(claim, (current) => clearPatch(current));
+  /**
+   * Removes the marker; a no-op (no API call) when absent, and when the claim is gone. Resolves to the claim as
+   * written (or the input when nothing changed), undefined when it is gone. Throws on API errors.
+   */
+  async clearInFlight(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim | undefined> {
+    return this.updateWithRefresh(claim, (current) => clearedClaim(current));
   }
 
   /**
@@ -448,26 +428,24 @@ export class DurableInFlight {
   }
 
   /**
-   * Applies the patch computed from claim; when a precondition fails (stale claim), reads the claim again and
-   * retries once. Resolves to the written claim, to the input when nothing had to change, or to undefined when
-   * the claim is gone or `compute` said stop.
+   * Writes the copy computed from claim (PUT); on a conflict (stale claim) reads the claim again and retries
+   * once. Resolves to the written claim, to the current one when nothing had to change, or to undefined when the
+   * claim is gone (or re-created) or `compute` said stop.
    */
-  private async patchWithRefresh(
+  private async updateWithRefresh(
     claim: V1PersistentVolumeClaim,
-    compute: (current: V1PersistentVolumeClaim) => JsonPatchOperation[] | undefined | 'stop',
+    compute: (current: V1PersistentVolumeClaim) => V1PersistentVolumeClaim | undefined | 'stop',
   ): Promise<V1PersistentVolumeClaim | undefined> {
-    const namespace = claim.metadata?.namespace ?? '';
-    const name = claim.metadata?.name ?? '';
     let current = claim;
     for (let attempt = 0; ; attempt++) {
-      const ops = compute(current);
-      if (ops === 'stop') return undefined;
-      if (ops === undefined) return current;
+      const updated = compute(current);
+      if (updated === 'stop') return undefined;
+      if (updated === undefined) return current;
       try {
-        return await this.kube.jsonPatchClaim(namespace, name, ops);
+        return await this.kube.updateClaim(updated);
       } catch (err) {
         if (isNotFound(err)) return undefined;
-        if (attempt > 0) throw err;
+        if (attempt > 0 || !isConflict(err)) throw err;
         const fresh = await this.readSame(current);
         if (!fresh) return undefined;
         current = fresh;

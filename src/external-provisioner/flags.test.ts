@@ -56,6 +56,7 @@ describe('provisioner flags: names and defaults', () => {
     ['node-deployment-max-delay', 60 * second],
     ['feature-gates', {}],
     ['extra-create-metadata', false],
+    ['durable-in-flight', false],
     ['default-fstype', ''],
     ['controller-publish-readonly', false],
     ['prevent-volume-mode-conversion', true],
@@ -73,7 +74,7 @@ describe('provisioner flags: names and defaults', () => {
     expect(values[key as string]).toEqual(expected);
   });
 
-  it('registers no flag beyond the upstream set and the logging flags', () => {
+  it('registers no flag beyond the upstream set, the logging flags and --durable-in-flight', () => {
     const expected = new Set([
       ...defaults.map(([name]) => name),
       'log-text-split-stream',
@@ -170,6 +171,7 @@ describe('resolveProvisionerConfig', () => {
       strictTopology: false,
       immediateTopology: true,
       extraCreateMetadata: false,
+      durableInFlight: false,
       defaultFsType: '',
       controllerPublishReadOnly: false,
       preventVolumeModeConversion: true,
@@ -244,6 +246,7 @@ describe('resolveProvisionerConfig', () => {
       '--strict-topology',
       '--immediate-topology=false',
       '--extra-create-metadata',
+      '--durable-in-flight',
       '--default-fstype=ext4',
       '--controller-publish-readonly',
       '--prevent-volume-mode-conversion=false',
@@ -257,6 +260,7 @@ describe('resolveProvisionerConfig', () => {
       strictTopology: true,
       immediateTopology: false,
       extraCreateMetadata: true,
+      durableInFlight: true,
       defaultFsType: 'ext4',
       controllerPublishReadOnly: true,
       preventVolumeModeConversion: false,

@@ -116,6 +116,11 @@ export const provisionerFlags = {
     false,
     'Add the PVC name and namespace and the PV name to the CreateVolume parameters.',
   ),
+  durableInFlight: boolFlag(
+    'durable-in-flight',
+    false,
+    'Record an in-flight CreateVolume on the claim (a finalizer and an annotation, written with update) so that a claim deleted while the provisioner restarts does not leak its volume. Not an upstream flag; off keeps upstream behaviour.',
+  ),
   defaultFsType: stringFlag(
     'default-fstype',
     '',
@@ -223,6 +228,8 @@ export interface ProvisionerConfig {
   strictTopology: boolean;
   immediateTopology: boolean;
   extraCreateMetadata: boolean;
+  /** --durable-in-flight: mark claims before CreateVolume (see durable-in-flight.ts). */
+  durableInFlight: boolean;
   defaultFsType: string;
   controllerPublishReadOnly: boolean;
   preventVolumeModeConversion: boolean;
@@ -335,6 +342,7 @@ export function resolveProvisionerConfig(values: ProvisionerFlagValues): Provisi
     strictTopology: values.strictTopology,
     immediateTopology: values.immediateTopology,
     extraCreateMetadata: values.extraCreateMetadata,
+    durableInFlight: values.durableInFlight,
     defaultFsType: values.defaultFsType,
     controllerPublishReadOnly: values.controllerPublishReadOnly,
     preventVolumeModeConversion: values.preventVolumeModeConversion,

@@ -20,6 +20,8 @@ export interface ProvisionerKube {
    * grants update, not patch, on persistentvolumeclaims.
    */
   updateClaim(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim>;
+  /** Uncached GET of a claim (after a conflict); throws a KubeApiError (isNotFound) when it is gone. */
+  readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim>;
   /** JSON patch of a volume (finalizers, with a test op as precondition). */
   jsonPatchVolume(name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolume>;
   /** Deletes a volume only if it still has this UID. */
@@ -57,6 +59,10 @@ export function provisionerKube(client: KubeClient): ProvisionerKube {
         core.replaceNamespacedPersistentVolumeClaim({ name, namespace, body: claim }),
       );
     },
+    readClaim: (namespace, name) =>
+      annotate(`get PersistentVolumeClaim ${namespace}/${name}`, () =>
+        core.readNamespacedPersistentVolumeClaim({ name, namespace }),
+      ),
     jsonPatchVolume: (name, ops) =>
       annotate(`patch PersistentVolume ${name}`, () =>
         core.patchPersistentVolume({ name, body: ops }, jsonPatchOptions()),

@@ -23,6 +23,8 @@ export class FakeProvisionerKube implements ProvisionerKube {
   readonly attributesClasses = new Map<string, V1VolumeAttributesClass>();
   readonly snapshots = new Map<string, VolumeSnapshot>();
   readonly snapshotContents = new Map<string, VolumeSnapshotContent>();
+  /** What readClaim returns, by `namespace/name`; updateClaim does not store into it. */
+  readonly claims = new Map<string, V1PersistentVolumeClaim>();
   private readonly failures = new Map<keyof ProvisionerKube, Failure[]>();
 
   /** The next `times` calls of method fail with an API error of this status and reason. */
@@ -49,6 +51,13 @@ export class FakeProvisionerKube implements ProvisionerKube {
 
   async updateClaim(claim: V1PersistentVolumeClaim): Promise<V1PersistentVolumeClaim> {
     this.record('updateClaim', [claim]);
+    return structuredClone(claim);
+  }
+
+  async readClaim(namespace: string, name: string): Promise<V1PersistentVolumeClaim> {
+    this.record('readClaim', [namespace, name]);
+    const claim = this.claims.get(`${namespace}/${name}`);
+    if (!claim) throw apiError(404, 'NotFound', `persistentvolumeclaims "${name}" not found`);
     return structuredClone(claim);
   }
 
