@@ -1,24 +1,15 @@
-import { parseCommandLine } from '../shared/flags/command-line.js';
-import { loggerFromFlags } from '../shared/flags/logging-flags.js';
-import { Logger } from '../shared/log/logger.js';
+import { startSidecar } from '../shared/cli/sidecar-main.js';
 import { provisionerFlags, resolveProvisionerConfig } from './flags.js';
 import type { ProvisionerConfig } from './flags.js';
 import { runProvisioner } from './provisioner.js';
 
-const { values } = parseCommandLine({
+const { values, logger, shutdown } = startSidecar({
   program: 'csi-provisioner',
   specs: provisionerFlags,
-  argv: process.argv.slice(2),
   syntax: 'pflag',
+  // Time for a Lease release and in-flight writes to finish.
+  graceMs: 2_000,
 });
-
-let logger: Logger;
-try {
-  logger = loggerFromFlags(values, { name: 'csi-provisioner' });
-} catch (err) {
-  new Logger({ name: 'csi-provisioner' }).error(err, 'LoggingConfiguration is invalid');
-  process.exit(1);
-}
 
 let config: ProvisionerConfig;
 try {
@@ -28,19 +19,10 @@ try {
   process.exit(1);
 }
 
-const shutdown = new AbortController();
-for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(sig, () => {
-    logger.info('Shutting down', { signal: sig });
-    shutdown.abort();
-    setTimeout(() => process.exit(0), 2_000).unref();
-  });
-}
-
 try {
-  await runProvisioner({ config, logger, signal: shutdown.signal, exit: (code) => process.exit(code) });
+  await runProvisioner({ config, logger, signal: shutdown, exit: (code) => process.exit(code) });
 } catch (err) {
-  if (!shutdown.signal.aborted) {
+  if (!shutdown.aborted) {
     logger.error(err, 'csi-provisioner failed');
     process.exit(1);
   }
