@@ -6,6 +6,7 @@ import { reconcileKey } from '../shared/controller/reconcile.js';
 import { discardLogger } from '../shared/log/logger.js';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
 import { VolumeCapability_AccessMode_Mode as AccessMode } from '../gen/csi.js';
+import { SAVED_VOLUME_TTL_MS } from './claim-controller.js';
 import { INFEASIBLE_RETRY_DELAY_MS } from './infeasible-claims.js';
 import {
   ANN_BETA_STORAGE_PROVISIONER,
@@ -169,12 +170,13 @@ describe('ClaimController skips claims that are not to be provisioned', () => {
     expect(f.driver.callsTo('CreateVolume')[0].name).toBe(`vol-${CLAIM_UID}`);
   });
 
-  it('reports a missing StorageClass and retries', async () => {
+  it('logs, counts and retries a missing StorageClass without an event, as upstream', async () => {
     const f = await start();
     f.classes.delete('sc');
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('storageclass.storage.k8s.io "sc" not found');
-    expect(f.recorder.events.map((e) => [e.type, e.reason])).toEqual([['Warning', 'ProvisioningFailed']]);
+    expect(f.recorder.events).toEqual([]);
     expect(await f.counter('controller_persistentvolumeclaim_provision_failed_total')).toBe(1);
+    expect(f.logs.some((l) => l.includes('Failed to get the StorageClass of claim'))).toBe(true);
   });
 });
 
@@ -412,5 +414,81 @@ describe('ClaimController data sources', () => {
       'Assuming an external populator will provision the volume',
     ]);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+});
+
+describe('ClaimController after a successful save (R1)', () => {
+  it('a re-queued claim synced before the PV reaches the cache gets no second CreateVolume or event', async () => {
+    const f = await start();
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(1);
+    // The volumes cache has not seen the PV yet.
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningSucceeded']);
+    expect(f.controller.bookkeepingSizes.savedVolumes).toBe(1);
+  });
+
+  it('forgets the saved PV once the volumes informer shows it', async () => {
+    const f = await start();
+    await f.controller.sync(CLAIM_KEY);
+    const pv = { metadata: { name: PV_NAME } };
+    f.volumes.set(pv);
+    f.controller.volumeAdded(pv);
+    expect(f.controller.bookkeepingSizes.savedVolumes).toBe(0);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+  });
+
+  it('forgets the saved PV after the TTL when the cache never shows it', async () => {
+    const f = await start();
+    await f.controller.sync(CLAIM_KEY);
+    await f.clock.advance(SAVED_VOLUME_TTL_MS - 1);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+    await f.clock.advance(1);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(2);
+  });
+});
+
+describe('ClaimController bookkeeping of deleted claims (R3)', () => {
+  it('drops the infeasible entry once the claim is gone', async () => {
+    const f = await start();
+    f.driver.fail('CreateVolume', status.INVALID_ARGUMENT, 'no such tier');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('InvalidArgument');
+    expect(f.controller.bookkeepingSizes).toMatchObject({ infeasible: 1, claimUids: 1 });
+
+    f.claims.delete(CLAIM_KEY);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.controller.bookkeepingSizes).toMatchObject({ infeasible: 0, claimUids: 0 });
+  });
+
+  it('drops the topology retry record of a failed attempt once the claim is gone', async () => {
+    const f = await start();
+    f.classes.get('sc')!.parameters = { ...SECRET_PARAMS };
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
+    expect(f.controller.bookkeepingSizes).toMatchObject({ topologyRecords: 1, claimUids: 1 });
+
+    f.claims.delete(CLAIM_KEY);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.controller.bookkeepingSizes).toMatchObject({
+      infeasible: 0,
+      topologyRecords: 0,
+      markedClaims: 0,
+      claimUids: 0,
+    });
+  });
+
+  it('drops the old claim state when a claim is re-created under another UID', async () => {
+    const f = await start();
+    f.driver.fail('CreateVolume', status.INVALID_ARGUMENT, 'no such tier');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('InvalidArgument');
+    const recreated = makeClaim();
+    recreated.metadata!.uid = 'another-uid';
+    f.claims.set(recreated);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.controller.bookkeepingSizes).toMatchObject({ infeasible: 0, topologyRecords: 0, claimUids: 1 });
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(2);
   });
 });

@@ -39,6 +39,12 @@ import { releaseSnapshotSource } from './source-protection.js';
 import type { TopologyRetryRecord } from './topology.js';
 import { UnsavedVolumes } from './unsaved-volumes.js';
 
+/**
+ * How long a PV saved by this process counts as existing without the volumes informer showing it. Long enough
+ * for any watch delay; afterwards the cache alone decides (a PV deleted meanwhile never shows up).
+ */
+export const SAVED_VOLUME_TTL_MS = 5 * 60_000;
+
 export interface ClaimControllerOptions {
   claims: CacheReader<V1PersistentVolumeClaim>;
   classes: CacheReader<V1StorageClass>;
@@ -86,6 +92,13 @@ export class ClaimController {
   private readonly recoveryContext: ProvisionContext;
   /** By claim UID: the claim as our in-flight mark wrote it (newer than the cache until the informer catches up). */
   private readonly markedClaims = new Map<string, V1PersistentVolumeClaim>();
+  /**
+   * PV name → monotonic expiry: PVs this process saved that the volumes cache may not show yet, so a claim
+   * re-queued during CreateVolume is not provisioned a second time before the PV's watch event arrives.
+   */
+  private readonly savedVolumes = new Map<string, number>();
+  /** Claim key → UID last synced, so that a claim gone from the cache can drop what is kept by UID. */
+  private readonly claimUids = new Map<string, string>();
 
   constructor(options: ClaimControllerOptions) {
     this.claims = options.claims;
@@ -130,6 +143,7 @@ export class ClaimController {
       clock: options.clock,
       logger: options.logger,
       onSaved: (pv) => {
+        this.rememberSaved(pv);
         this.succeeded(pv);
         void this.clearAfterSave(pv);
       },
@@ -141,9 +155,26 @@ export class ClaimController {
     this.queue.add(claimKey(claim));
   }
 
+  /** For the volumes informer's add handler: the cache has the PV now, it need not be remembered. */
+  volumeAdded(pv: V1PersistentVolume): void {
+    const name = pv.metadata?.name;
+    if (name) this.savedVolumes.delete(name);
+  }
+
   /** Drops the PV save retries (shutdown). */
   stop(): void {
     this.unsaved.stop();
+  }
+
+  /** Sizes of the per-claim and per-volume bookkeeping (for tests and diagnostics). */
+  get bookkeepingSizes(): Record<string, number> {
+    return {
+      infeasible: this.infeasible.size,
+      topologyRecords: this.topologyRecords.size,
+      markedClaims: this.markedClaims.size,
+      claimUids: this.claimUids.size,
+      savedVolumes: this.savedVolumes.size,
+    };
   }
 
   /** Claims whose CreateVolume may still be running (for tests and diagnostics). */
@@ -161,8 +192,15 @@ export class ClaimController {
     const claim = this.claims.get(key);
     const liveUid = claim?.metadata?.uid;
     for (const [uid, operation] of this.inFlight.orphans(key, liveUid)) await this.finishOrphan(uid, operation);
-    if (!claim) return;
+    const knownUid = this.claimUids.get(key);
+    // Gone or re-created under another UID: what was kept for the old claim would otherwise stay forever.
+    if (knownUid !== undefined && knownUid !== liveUid) this.dropClaimState(knownUid);
+    if (!claim) {
+      this.claimUids.delete(key);
+      return;
+    }
     const uid = liveUid ?? '';
+    this.claimUids.set(key, uid);
     const terminating = Boolean(claim.metadata?.deletionTimestamp);
     if (hasInFlightFinalizer(claim) || claim.metadata?.annotations?.[ANN_IN_FLIGHT] !== undefined) {
       const outcome = await this.durable.reconcile(claim, this.recoveryDeps());
@@ -199,10 +237,16 @@ export class ClaimController {
       classes: this.classes,
       volumes: this.volumes,
       pvName,
-      isUnsaved: (name) => this.unsaved.has(name),
+      isUnsaved: (name) => this.unsaved.has(name) || this.recentlySaved(name),
     });
     if (!decision.provision) {
-      if ('error' in decision) return this.fail({ claim, className: decision.className }, decision.error);
+      if ('error' in decision) {
+        // Upstream's library only logs, counts and retries a missing StorageClass: no event.
+        const error = new Error(decision.error);
+        this.logger.error(error, 'Failed to get the StorageClass of claim', { pvc: claimKey(claim) });
+        this.metrics?.failedAttempt(metricLabels(claim, decision.className));
+        throw error;
+      }
       this.logger.v(5).info('Not provisioning claim', { pvc: claimKey(claim), reason: decision.reason });
       return;
     }
@@ -364,6 +408,32 @@ export class ClaimController {
     this.topologyRecords.delete(uid);
   }
 
+  /** A claim gone from the cache: everything kept by its UID except an in-flight CreateVolume (finishOrphan's). */
+  private dropClaimState(uid: string): void {
+    this.infeasible.delete(uid);
+    this.topologyRecords.delete(uid);
+    this.markedClaims.delete(uid);
+  }
+
+  /** Saved by this process and not yet in the volumes cache (the entry goes once the cache has it, or expires). */
+  private recentlySaved(name: string): boolean {
+    const expiresAt = this.savedVolumes.get(name);
+    if (expiresAt === undefined) return false;
+    if (this.volumes.get(name) || this.clock.monotonic() >= expiresAt) {
+      this.savedVolumes.delete(name);
+      return false;
+    }
+    return true;
+  }
+
+  private rememberSaved(pv: V1PersistentVolume): void {
+    const now = this.clock.monotonic();
+    // Entries whose claim is never synced again are dropped here (the add handler normally drops them first).
+    for (const [saved, expiresAt] of this.savedVolumes) if (now >= expiresAt) this.savedVolumes.delete(saved);
+    const name = pv.metadata?.name;
+    if (name && !this.volumes.get(name)) this.savedVolumes.set(name, now + SAVED_VOLUME_TTL_MS);
+  }
+
   private async save(pv: V1PersistentVolume): Promise<void> {
     try {
       await this.kube.createPersistentVolume(pv);
@@ -377,6 +447,7 @@ export class ClaimController {
         return;
       }
     }
+    this.rememberSaved(pv);
     this.succeeded(pv);
     await this.clearAfterSave(pv);
   }
@@ -414,7 +485,8 @@ export class ClaimController {
   /** What reconcile() needs to finish the CreateVolume of a claim deleted while it ran. */
   private recoveryDeps(): RecoveryDeps {
     return {
-      volumeState: (name) => (this.volumes.get(name) ? 'saved' : this.unsaved.has(name) ? 'saving' : 'absent'),
+      volumeState: (name) =>
+        this.volumes.get(name) || this.recentlySaved(name) ? 'saved' : this.unsaved.has(name) ? 'saving' : 'absent',
       storageClass: (name) => this.classes.get(name),
       rebuildRequest: async ({ claim, storageClass, volumeName }) => {
         const prepared = await prepareProvision(this.recoveryContext, {

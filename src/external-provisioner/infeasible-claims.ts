@@ -41,6 +41,10 @@ export class InfeasibleClaims {
     return remaining;
   }
 
+  get size(): number {
+    return this.entries.size;
+  }
+
   delete(claimUid: string): void {
     this.entries.delete(claimUid);
   }

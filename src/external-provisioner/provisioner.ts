@@ -40,7 +40,7 @@ import { provisionerKube } from './kube-ports.js';
 import { protectionKube } from './protection-ports.js';
 import type { VolumeSnapshot } from './protection-ports.js';
 import { SnapshotFinalizerController } from './snapshot-finalizer-controller.js';
-import { discoverDriver, eventComponent, provisionerIdentity } from './startup.js';
+import { discoverDriver, eventComponent, provisionerIdentity, runWorkersOrIdle, startupWarnings } from './startup.js';
 import { VolumeController } from './volume-controller.js';
 
 export interface RunProvisionerOptions {
@@ -76,6 +76,7 @@ function informer<T extends KubeObject>(
  */
 export async function runProvisioner(options: RunProvisionerOptions): Promise<void> {
   const { config, logger, signal, exit } = options;
+  for (const warning of startupWarnings(config)) logger.warn(warning);
   const registry: Registry = createMetricsRegistry();
   const csiMetrics = new CsiOperationMetrics({ registry });
   const conn = await CsiConnection.connect({
@@ -193,7 +194,10 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     update: () => claims.list().forEach((c) => claimController.enqueueClaim(c)),
   });
   volumes.addEventHandler({
-    add: (v) => volumeController.enqueueVolume(v),
+    add: (v) => {
+      claimController.volumeAdded(v);
+      volumeController.enqueueVolume(v);
+    },
     update: (_old, v) => volumeController.enqueueVolume(v),
     // A sync that finds the PV gone drops what the controller remembered about it.
     delete: (v) => volumeController.enqueueVolume(v),
@@ -217,29 +221,41 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   }
 
   const runControllers = async (runSignal: AbortSignal): Promise<void> => {
-    for (const i of started) i.start(runSignal);
-    for (const i of started) {
-      if (!(await i.waitForSync(runSignal))) return;
+    try {
+      for (const i of started) i.start(runSignal);
+      for (const i of started) {
+        if (!(await i.waitForSync(runSignal))) return;
+      }
+      logger.info('Caches synced, starting workers', { workers: config.workerThreads });
+      await Promise.all([
+        runWorkersOrIdle(config.workerThreads, runSignal, () =>
+          runWorkers({
+            queue: claimQueue,
+            workers: config.workerThreads,
+            sync: (k) => claimController.sync(k),
+            logger,
+            signal: runSignal,
+          }),
+        ),
+        runWorkersOrIdle(config.workerThreads, runSignal, () =>
+          runWorkers({
+            queue: volumeQueue,
+            workers: config.workerThreads,
+            sync: (k) => volumeController.sync(k),
+            logger,
+            signal: runSignal,
+          }),
+        ),
+        cloneProtection &&
+          runWorkersOrIdle(config.cloningProtectionThreads, runSignal, () =>
+            cloneProtection.run({ workers: config.cloningProtectionThreads, signal: runSignal }),
+          ),
+        runSnapshotFinalizer(runSignal),
+      ]);
+    } finally {
+      // The PV save retries hold timers; the other controllers stop with runSignal (no stop() of their own).
+      claimController.stop();
     }
-    logger.info('Caches synced, starting workers', { workers: config.workerThreads });
-    await Promise.all([
-      runWorkers({
-        queue: claimQueue,
-        workers: config.workerThreads,
-        sync: (k) => claimController.sync(k),
-        logger,
-        signal: runSignal,
-      }),
-      runWorkers({
-        queue: volumeQueue,
-        workers: config.workerThreads,
-        sync: (k) => volumeController.sync(k),
-        logger,
-        signal: runSignal,
-      }),
-      cloneProtection?.run({ workers: config.cloningProtectionThreads, signal: runSignal }),
-      runSnapshotFinalizer(runSignal),
-    ]);
   };
 
   // Upstream's SnapshotFinalizerController (orphan sweeper): needs CREATE_DELETE_SNAPSHOT, a positive

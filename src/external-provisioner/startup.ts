@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from '../shared/log/logger.js';
+import type { ProvisionerConfig } from './flags.js';
 import type { CsiConnection } from '../shared/csi/connection.js';
 import { getControllerCapabilities, getDriverName, getPluginCapabilities, probeForever } from '../shared/csi/rpc.js';
 import { ControllerServiceCapability_RPC_Type, PluginCapability_Service_Type } from '../gen/csi.js';
@@ -63,4 +64,29 @@ export function provisionerIdentity(options: { driverName: string; now: number; 
 /** The event source component of the provisioning library: `<driver>_<hostname>_<uuid>`. */
 export function eventComponent(driverName: string, uuid: string): string {
   return `${driverName}_${hostname()}_${uuid}`;
+}
+
+/** Start-up warnings for flags that are accepted (for compatibility) but change nothing or stop some work. */
+export function startupWarnings(config: ProvisionerConfig): string[] {
+  const warnings: string[] = [];
+  if (config.http.enablePprof) {
+    warnings.push(
+      "--enable-pprof: Go's /debug/pprof endpoints are not available in this implementation; use node --inspect or heap snapshots instead",
+    );
+  }
+  // Upstream starts `for i := 0; i < n` workers: with 0 it runs idle, and so does this one (no crash loop).
+  if (config.workerThreads === 0) {
+    warnings.push('--worker-threads=0: no claim or volume workers run, nothing is provisioned or deleted');
+  }
+  if (config.cloningProtectionThreads === 0) {
+    warnings.push('--cloning-protection-threads=0: no clone-source protection workers run');
+  }
+  return warnings;
+}
+
+/** Runs the workers, or with 0 of them (upstream's idle loop) just waits until the signal aborts. */
+export async function runWorkersOrIdle(workers: number, signal: AbortSignal, run: () => Promise<void>): Promise<void> {
+  if (workers > 0) return run();
+  if (signal.aborted) return;
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }

@@ -444,6 +444,16 @@ describe('VolumeController with a CSI driver', () => {
       expect(f.kube.calls).toHaveLength(2);
     });
 
+    it('a stale cache event after the deletion finished is not counted again', async () => {
+      const f = fixture(connection, [releasedVolume()]);
+      await f.controller.sync('pv-1');
+      f.volumes.set(releasedVolume((pv) => (pv.metadata!.deletionTimestamp = new Date(0))));
+      await f.controller.sync('pv-1');
+      const text = await f.registry.metrics();
+      expect(text).toContain('controller_persistentvolume_delete_total{class="fast"} 1');
+      expect(text).toContain('controller_persistentvolume_delete_duration_seconds_count{class="fast"} 1');
+    });
+
     it('a PV re-created under the same name is deleted afresh', async () => {
       const f = fixture(connection, [releasedVolume()]);
       await f.controller.sync('pv-1');

@@ -93,24 +93,29 @@ export class VolumeController {
   private async deleteVolume(pv: V1PersistentVolume): Promise<void> {
     const className = pv.spec?.storageClassName ?? '';
     const started = this.options.clock.monotonic();
+    let deleted: boolean;
     try {
-      await this.deleteSteps(pv);
+      deleted = await this.deleteSteps(pv);
     } catch (err) {
       this.metrics?.failed(className);
       throw err;
     }
-    this.metrics?.succeeded(className, (this.options.clock.monotonic() - started) / 1000);
+    // A sync that finds the deletion already finished (stale cache) did nothing to count.
+    if (deleted) this.metrics?.succeeded(className, (this.options.clock.monotonic() - started) / 1000);
   }
 
-  /** DeleteVolume (at most once per PV UID), then the PV object, then our finalizer. */
-  private async deleteSteps(pv: V1PersistentVolume): Promise<void> {
+  /**
+   * DeleteVolume (at most once per PV UID), then the PV object, then our finalizer. False when an earlier
+   * sync already finished all of it.
+   */
+  private async deleteSteps(pv: V1PersistentVolume): Promise<boolean> {
     const name = pv.metadata?.name ?? '';
     const uid = pv.metadata?.uid ?? '';
     const logger = this.logger.withValues({ pv: name });
     const stage = this.deletions.stage(name, uid);
     if (stage === 'finished') {
       logger.v(4).info('Deletion already finished, waiting for the cache to catch up');
-      return;
+      return false;
     }
     if (stage === undefined) {
       logger.v(4).info('Started');
@@ -125,6 +130,7 @@ export class VolumeController {
     await this.removeFinalizerAfterDelete(name, uid);
     this.deletions.record(name, uid, 'finished');
     logger.v(4).info('PersistentVolume deleted succeeded');
+    return true;
   }
 
   private async deleteBacking(pv: V1PersistentVolume, logger: Logger): Promise<void> {
