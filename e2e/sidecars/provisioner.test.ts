@@ -122,6 +122,30 @@ describe('csi-provisioner against a real control plane and CSI driver', () => {
     );
   });
 
+  it('holds a Lease named after the driver and records a LeaderElection event on it', async () => {
+    const c = cluster();
+    const lease = (await c.admin.must(
+      'GET',
+      '/apis/coordination.k8s.io/v1/namespaces/default/leases/io-kubernetes-storage-mock',
+    )) as { spec: { holderIdentity: string } };
+    expect(lease.spec.holderIdentity).not.toBe('');
+    await waitUntil(
+      'LeaderElection event',
+      async () => {
+        const list = (await c.admin.must('GET', '/api/v1/namespaces/default/events')) as {
+          items: { reason: string; message: string; involvedObject: { kind: string; name: string } }[];
+        };
+        return list.items.some(
+          (e) =>
+            e.reason === 'LeaderElection' &&
+            e.involvedObject.kind === 'Lease' &&
+            e.message === `${lease.spec.holderIdentity} became leader`,
+        );
+      },
+      30_000,
+    );
+  });
+
   it('reports a bad StorageClass parameter as ProvisioningFailed and creates nothing', async () => {
     const c = cluster();
     await c.admin.must('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, claim('bad', 'mock-bad'));

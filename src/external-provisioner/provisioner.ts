@@ -18,6 +18,7 @@ import { CsiConnection, exitOnConnectionLoss } from '../shared/csi/connection.js
 import { CsiOperationMetrics } from '../shared/csi/metrics.js';
 import { EventBroadcaster } from '../shared/events/event-broadcaster.js';
 import { coreV1EventSink } from '../shared/events/event-sink.js';
+import { objectReference } from '../shared/events/event-recorder.js';
 import { DiagnosticsServer, metricsHandler } from '../shared/http/diagnostics-server.js';
 import { leaderElectionHealthHandler } from '../shared/http/leader-election-health.js';
 import type { KubeObject } from '../shared/kube/cache.js';
@@ -27,7 +28,10 @@ import { Informer } from '../shared/kube/informer.js';
 import { loadKubeConfig } from '../shared/kube/kubeconfig.js';
 import { coordinationLeaseClient } from '../shared/leader-election/lease-client.js';
 import { leaseNamespace } from '../shared/leader-election/lease-config.js';
-import { newSidecarLeaderElector } from '../shared/leader-election/sidecar-leader-election.js';
+import {
+  leaderElectionEventComponent,
+  newSidecarLeaderElector,
+} from '../shared/leader-election/sidecar-leader-election.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { createMetricsRegistry } from '../shared/metrics/registry.js';
@@ -292,6 +296,8 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     await controller.run({ workers: 1, signal: runSignal });
   };
 
+  // client-go's LeaderElection events, from the source csi-lib-utils gives them.
+  const leaderEvents = broadcaster.newRecorder({ component: leaderElectionEventComponent(driver.name) });
   const elector = config.leaderElection.enabled
     ? newSidecarLeaderElector({
         leaseClient: coordinationLeaseClient(
@@ -311,6 +317,10 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
         registry,
         run: runControllers,
         exit,
+        recordEvent: (lease, message) => {
+          const ref = objectReference(lease, 'coordination.k8s.io/v1', 'Lease');
+          if (ref) leaderEvents.event(ref, 'Normal', 'LeaderElection', message);
+        },
       })
     : undefined;
 
