@@ -415,6 +415,19 @@ describe('ClaimController data sources', () => {
     ]);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });
+
+  it('emits the external-populator event through the provisioner recorder when one is given', async () => {
+    const f = await start({ provisionerRecorder: true });
+    f.claims.get(CLAIM_KEY)!.spec!.dataSourceRef = { apiGroup: 'populator.example.com', kind: 'Thing', name: 't' };
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.recorder.events.map((e) => e.message)).toEqual([
+      'External provisioner is provisioning volume for claim "default/pvc1"',
+    ]);
+    expect(f.provisionerRecorder.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Normal', 'Provisioning', 'Assuming an external populator will provision the volume'],
+    ]);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
 });
 
 describe('ClaimController after a successful save (R1)', () => {

@@ -56,6 +56,11 @@ export interface ClaimControllerOptions {
   protection?: ProtectionKube;
   csi: CsiCaller;
   recorder: EventRecorder;
+  /**
+   * Events upstream emits from the CSI provisioner code rather than the provisioning library, under source
+   * component `external-provisioner` (the external-populator event); `recorder` without it.
+   */
+  provisionerRecorder?: EventRecorder;
   config: ProvisionerConfig;
   driverName: string;
   provisionerIdentity: string;
@@ -77,6 +82,7 @@ export class ClaimController {
   private readonly classes: CacheReader<V1StorageClass>;
   private readonly volumes: CacheReader<V1PersistentVolume>;
   private readonly recorder: EventRecorder;
+  private readonly provisionerRecorder: EventRecorder;
   private readonly kube: ProvisionerKube;
   private readonly queue: WorkQueue<string>;
   private readonly clock: Clock;
@@ -105,6 +111,7 @@ export class ClaimController {
     this.classes = options.classes;
     this.volumes = options.volumes;
     this.recorder = options.recorder;
+    this.provisionerRecorder = options.provisionerRecorder ?? options.recorder;
     this.kube = options.kube;
     this.queue = options.queue;
     this.clock = options.clock;
@@ -268,7 +275,7 @@ export class ClaimController {
     );
     const dataSource = classifyDataSource(claim, this.context.config.featureGates.CrossNamespaceVolumeDataSource);
     if (dataSource.kind === 'populator') {
-      this.recorder.event(
+      this.provisionerRecorder.event(
         ref,
         'Normal',
         EventReason.Provisioning,

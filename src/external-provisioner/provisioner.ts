@@ -44,7 +44,14 @@ import { provisionerKube } from './kube-ports.js';
 import { protectionKube } from './protection-ports.js';
 import type { VolumeSnapshot } from './protection-ports.js';
 import { SnapshotFinalizerController } from './snapshot-finalizer-controller.js';
-import { discoverDriver, eventComponent, provisionerIdentity, runWorkersOrIdle, startupWarnings } from './startup.js';
+import {
+  adjustVolumeAttributesClassGate,
+  discoverDriver,
+  eventComponent,
+  provisionerIdentity,
+  runWorkersOrIdle,
+  startupWarnings,
+} from './startup.js';
 import { VolumeController } from './volume-controller.js';
 
 export interface RunProvisionerOptions {
@@ -79,7 +86,8 @@ function informer<T extends KubeObject>(
  * claim and volume controllers until the process ends.
  */
 export async function runProvisioner(options: RunProvisionerOptions): Promise<void> {
-  const { config, logger, signal, exit } = options;
+  const { logger, signal, exit } = options;
+  let config = options.config;
   for (const warning of startupWarnings(config)) logger.warn(warning);
   const registry: Registry = createMetricsRegistry();
   const csiMetrics = new CsiOperationMetrics({ registry });
@@ -105,6 +113,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     userAgent,
     logger,
   });
+  config = await adjustVolumeAttributesClassGate(config, client, logger);
   // Events and leader election get clients of their own so volume work never waits behind them.
   const eventClient = createKubeClient({
     kubeConfig,
@@ -119,6 +128,8 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     logger,
   });
   const recorder = broadcaster.newRecorder({ component: eventComponent(driver.name, randomUUID()) });
+  // Upstream's CSI provisioner code (not the provisioning library) emits some events under its own source.
+  const provisionerRecorder = broadcaster.newRecorder({ component: 'external-provisioner' });
 
   const slim = cacheTransforms(driver.name);
   const claims = informer<V1PersistentVolumeClaim>(client, '/api/v1/persistentvolumeclaims', logger, slim.claims);
@@ -158,6 +169,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     protection,
     csi: conn,
     recorder,
+    provisionerRecorder,
     config,
     driverName: driver.name,
     provisionerIdentity: identity,

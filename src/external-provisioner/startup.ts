@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from '../shared/log/logger.js';
-import type { ProvisionerConfig } from './flags.js';
+import type { FeatureGates, ProvisionerConfig, ProvisionerFeatureGate } from './flags.js';
+import type { KubeClient } from '../shared/kube/client.js';
 import type { CsiConnection } from '../shared/csi/connection.js';
 import { getControllerCapabilities, getDriverName, getPluginCapabilities, probeForever } from '../shared/csi/rpc.js';
 import { ControllerServiceCapability_RPC_Type, PluginCapability_Service_Type } from '../gen/csi.js';
@@ -89,4 +90,66 @@ export async function runWorkersOrIdle(workers: number, signal: AbortSignal, run
   if (workers > 0) return run();
   if (signal.aborted) return;
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/**
+ * Upstream turns the VolumeAttributesClass gate off at start-up when storage.k8s.io/v1 has no
+ * volumeattributesclasses resource (an older cluster), unless the gate was set on the command line:
+ * otherwise a claim with volumeAttributesClassName would fail to provision forever.
+ * `hasApi` undefined (discovery failed) keeps the gate as configured.
+ */
+export function resolveVolumeAttributesClassGate(options: {
+  gates: FeatureGates;
+  explicit: ReadonlySet<ProvisionerFeatureGate>;
+  hasApi: boolean | undefined;
+}): { enabled: boolean; warning?: string } {
+  const enabled = options.gates.VolumeAttributesClass;
+  if (!enabled || options.hasApi !== false || options.explicit.has('VolumeAttributesClass')) return { enabled };
+  return {
+    enabled: false,
+    warning:
+      'VolumeAttributesClass feature gate disabled: the storage.k8s.io/v1 API has no volumeattributesclasses resource; set --feature-gates=VolumeAttributesClass=true to keep it on',
+  };
+}
+
+/** Whether `GET /apis/storage.k8s.io/v1` lists the volumeattributesclasses resource. Rejects on a discovery error. */
+export async function hasVolumeAttributesClassApi(client: Pick<KubeClient, 'request'>): Promise<boolean> {
+  const response = await client.request<{ resources?: { name?: unknown }[] } | undefined>({
+    method: 'GET',
+    path: '/apis/storage.k8s.io/v1',
+  });
+  const resources = response.body?.resources;
+  return Array.isArray(resources) && resources.some((r) => r?.name === 'volumeattributesclasses');
+}
+
+/**
+ * The config with the VolumeAttributesClass gate resolved against API discovery. A discovery error keeps the
+ * gate as configured (and is logged).
+ */
+export async function adjustVolumeAttributesClassGate(
+  config: ProvisionerConfig,
+  client: Pick<KubeClient, 'request'>,
+  logger: Logger,
+): Promise<ProvisionerConfig> {
+  if (!config.featureGates.VolumeAttributesClass || config.explicitFeatureGates.has('VolumeAttributesClass')) {
+    return config;
+  }
+  let hasApi: boolean | undefined;
+  try {
+    hasApi = await hasVolumeAttributesClassApi(client);
+  } catch (error) {
+    logger.error(
+      error,
+      'Could not discover the storage.k8s.io/v1 API, keeping the VolumeAttributesClass feature gate as configured',
+    );
+    return config;
+  }
+  const result = resolveVolumeAttributesClassGate({
+    gates: config.featureGates,
+    explicit: config.explicitFeatureGates,
+    hasApi,
+  });
+  if (result.warning !== undefined) logger.warn(result.warning);
+  if (result.enabled === config.featureGates.VolumeAttributesClass) return config;
+  return { ...config, featureGates: { ...config.featureGates, VolumeAttributesClass: result.enabled } };
 }

@@ -80,6 +80,8 @@ export interface FixtureOptions {
   driver?: CsiTestDriverOptions;
   /** Pass `protection` to the controller, so data sources get their protection finalizers. */
   protection?: boolean;
+  /** Pass `provisionerRecorder` (a second RecordingRecorder) to the controller. */
+  provisionerRecorder?: boolean;
 }
 
 /** A ClaimController over in-memory caches, FakeProvisionerKube and a real CSI test driver on a unix socket. */
@@ -93,6 +95,8 @@ export class ClaimControllerFixture {
   /** Used only with FixtureOptions.protection. */
   readonly protection = new FakeProtectionKube();
   readonly recorder = new RecordingRecorder();
+  /** Used only with FixtureOptions.provisionerRecorder. */
+  readonly provisionerRecorder = new RecordingRecorder();
   readonly clock = new FakeClock();
   readonly logs: string[] = [];
   readonly registry = new Registry();
@@ -130,6 +134,7 @@ export class ClaimControllerFixture {
       ...(options.protection ? { protection: this.protection } : {}),
       csi: this.connection,
       recorder: this.recorder,
+      ...(options.provisionerRecorder ? { provisionerRecorder: this.provisionerRecorder } : {}),
       config,
       driverName: TEST_DRIVER_NAME,
       provisionerIdentity: '1700000000000-1234-test.csi.k8s.io',
