@@ -106,22 +106,12 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
 
   const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master });
   const userAgent = `csi-provisioner/${sidecarVersion}`;
-  const client = createKubeClient({
-    kubeConfig,
-    qps: config.kubeApiQps,
-    burst: config.kubeApiBurst,
-    userAgent,
-    logger,
-  });
+  // Events and leader election get clients of their own (own token bucket) so volume work never waits behind them.
+  const newClient = (): KubeClient =>
+    createKubeClient({ kubeConfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, userAgent, logger });
+  const client = newClient();
   config = await adjustVolumeAttributesClassGate(config, client, logger);
-  // Events and leader election get clients of their own so volume work never waits behind them.
-  const eventClient = createKubeClient({
-    kubeConfig,
-    qps: config.kubeApiQps,
-    burst: config.kubeApiBurst,
-    userAgent,
-    logger,
-  });
+  const eventClient = newClient();
   const broadcaster = new EventBroadcaster({
     sink: coreV1EventSink(eventClient.api(CoreV1Api)),
     clock: realClock,
@@ -207,7 +197,11 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   // A new class (or a changed one) can make waiting claims provisionable.
   classes.addEventHandler({
     add: () => claims.list().forEach((c) => claimController.enqueueClaim(c)),
-    update: () => claims.list().forEach((c) => claimController.enqueueClaim(c)),
+    // A periodic resync hands over the same object: nothing changed, and the claims have their own resync.
+    update: (old, current) => {
+      if (old.metadata?.resourceVersion === current.metadata?.resourceVersion) return;
+      claims.list().forEach((c) => claimController.enqueueClaim(c));
+    },
   });
   volumes.addEventHandler({
     add: (v) => {
@@ -312,11 +306,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   const leaderEvents = broadcaster.newRecorder({ component: leaderElectionEventComponent(driver.name) });
   const elector = config.leaderElection.enabled
     ? newSidecarLeaderElector({
-        leaseClient: coordinationLeaseClient(
-          createKubeClient({ kubeConfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, userAgent, logger }).api(
-            CoordinationV1Api,
-          ),
-        ),
+        leaseClient: coordinationLeaseClient(newClient().api(CoordinationV1Api)),
         lockName: driver.name,
         namespace: leaseNamespace(config.leaderElection.namespace),
         leaseDurationMs: config.leaderElection.leaseDurationMs,
