@@ -1,7 +1,6 @@
 import type {
   V1CSINode,
   V1Node,
-  V1ObjectReference,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1StorageClass,
@@ -12,23 +11,22 @@ import type { SyncResult } from '../shared/controller/reconcile.js';
 import type { WorkQueue } from '../shared/controller/work-queue.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
 import type { EventRecorder } from '../shared/events/event-recorder.js';
-import { objectReference } from '../shared/events/event-recorder.js';
 import type { CacheReader } from '../shared/kube/cache.js';
 import { isAlreadyExists } from '../shared/kube/errors.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { ClaimMetrics } from './claim-metrics.js';
-import type { ClaimMetricLabels } from './claim-metrics.js';
+import { ClaimReporter, claimReference, metricLabels } from './claim-events.js';
 import { InvalidClaimError, makeVolumeName } from './create-volume-request.js';
-import { classifyDataSource, dataSourceLabel } from './data-source.js';
+import { classifyDataSource } from './data-source.js';
 import { ANN_IN_FLIGHT, DurableInFlight, hasInFlightFinalizer } from './durable-in-flight.js';
 import type { RecoveryDeps } from './durable-in-flight.js';
 import type { ProvisionerConfig } from './flags.js';
 import { InFlightClaims, claimKey } from './in-flight.js';
-import type { InFlightOperation } from './in-flight.js';
 import { InfeasibleClaims } from './infeasible-claims.js';
 import { ANN_SELECTED_NODE, EventReason } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
+import { finishOrphan } from './orphan-claims.js';
 import type { ProtectionKube } from './protection-ports.js';
 import { buildVolume, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
 import type { ClaimAttempt, PreparedProvision, ProvisionContext, ProvisionerCapabilities } from './provision-claim.js';
@@ -37,13 +35,10 @@ import { claimStorageClassName } from './pv.js';
 import { selectedNodeName, shouldProvision } from './should-provision.js';
 import { releaseSnapshotSource } from './source-protection.js';
 import type { TopologyRetryRecord } from './topology.js';
+import { SavedVolumes } from './saved-volumes.js';
 import { UnsavedVolumes } from './unsaved-volumes.js';
 
-/**
- * How long a PV saved by this process counts as existing without the volumes informer showing it. Long enough
- * for any watch delay; afterwards the cache alone decides (a PV deleted meanwhile never shows up).
- */
-export const SAVED_VOLUME_TTL_MS = 5 * 60_000;
+export { SAVED_VOLUME_TTL_MS } from './saved-volumes.js';
 
 export interface ClaimControllerOptions {
   claims: CacheReader<V1PersistentVolumeClaim>;
@@ -89,6 +84,7 @@ export class ClaimController {
   private readonly logger: Logger;
   private readonly context: ProvisionContext;
   private readonly metrics: ClaimMetrics | undefined;
+  private readonly reporter: ClaimReporter;
   private readonly inFlight = new InFlightClaims();
   private readonly infeasible: InfeasibleClaims;
   private readonly topologyRecords = new Map<string, TopologyRetryRecord>();
@@ -102,7 +98,7 @@ export class ClaimController {
    * PV name → monotonic expiry: PVs this process saved that the volumes cache may not show yet, so a claim
    * re-queued during CreateVolume is not provisioned a second time before the PV's watch event arrives.
    */
-  private readonly savedVolumes = new Map<string, number>();
+  private readonly savedVolumes: SavedVolumes;
   /** Claim key → UID last synced, so that a claim gone from the cache can drop what is kept by UID. */
   private readonly claimUids = new Map<string, string>();
 
@@ -144,14 +140,16 @@ export class ClaimController {
       warn: (claim, reason, message) => this.recorder.event(claimReference(claim), 'Warning', reason, message),
     });
     this.metrics = options.registry ? new ClaimMetrics({ registry: options.registry }) : undefined;
+    this.reporter = new ClaimReporter(this.recorder, this.metrics, options.logger);
+    this.savedVolumes = new SavedVolumes(options.volumes, options.clock);
     this.infeasible = new InfeasibleClaims({ clock: options.clock });
     this.unsaved = new UnsavedVolumes({
       kube: options.kube,
       clock: options.clock,
       logger: options.logger,
       onSaved: (pv) => {
-        this.rememberSaved(pv);
-        this.succeeded(pv);
+        this.savedVolumes.remember(pv);
+        this.reporter.succeeded(pv);
         void this.clearAfterSave(pv);
       },
     });
@@ -165,7 +163,7 @@ export class ClaimController {
   /** For the volumes informer's add handler: the cache has the PV now, it need not be remembered. */
   volumeAdded(pv: V1PersistentVolume): void {
     const name = pv.metadata?.name;
-    if (name) this.savedVolumes.delete(name);
+    if (name) this.savedVolumes.forget(name);
   }
 
   /** Drops the PV save retries (shutdown). */
@@ -198,7 +196,8 @@ export class ClaimController {
   async sync(key: string): Promise<SyncResult | void> {
     const claim = this.claims.get(key);
     const liveUid = claim?.metadata?.uid;
-    for (const [uid, operation] of this.inFlight.orphans(key, liveUid)) await this.finishOrphan(uid, operation);
+    for (const [uid, operation] of this.inFlight.orphans(key, liveUid))
+      await finishOrphan(this.context, this.logger, uid, operation, (done) => this.forgetClaim(done));
     const knownUid = this.claimUids.get(key);
     // Gone or re-created under another UID: what was kept for the old claim would otherwise stay forever.
     if (knownUid !== undefined && knownUid !== liveUid) this.dropClaimState(knownUid);
@@ -236,7 +235,7 @@ export class ClaimController {
       });
     } catch (err) {
       if (!(err instanceof InvalidClaimError)) throw err;
-      return this.fail({ claim, className: claimStorageClassName(claim) }, err.message);
+      return this.reporter.fail({ claim, className: claimStorageClassName(claim) }, err.message);
     }
     const decision = shouldProvision({
       claim,
@@ -244,7 +243,7 @@ export class ClaimController {
       classes: this.classes,
       volumes: this.volumes,
       pvName,
-      isUnsaved: (name) => this.unsaved.has(name) || this.recentlySaved(name),
+      isUnsaved: (name) => this.unsaved.has(name) || this.savedVolumes.has(name),
     });
     if (!decision.provision) {
       if ('error' in decision) {
@@ -287,7 +286,7 @@ export class ClaimController {
     if (storageClass.provisioner !== this.context.driverName) {
       // Only a migrated in-tree claim gets here (migrated-to names us); translation is not implemented.
       const message = `provisioning for StorageClass provisioner "${storageClass.provisioner}" (CSI migration) is not supported yet by this provisioner`;
-      return this.fail({ claim, className }, message);
+      return this.reporter.fail({ claim, className }, message);
     }
     const started = this.clock.monotonic();
     let result: { pv: V1PersistentVolume; prepared: PreparedProvision } | undefined;
@@ -388,11 +387,11 @@ export class ClaimController {
     const message = `failed to provision volume with StorageClass "${className}": ${error.message}`;
     const eventMessage = error.infeasible ? `${INFEASIBLE_MESSAGE_PREFIX} ${message}` : message;
     if (error.state === ProvisioningState.Reschedule && selectedNodeName(claim) !== '') {
-      this.report({ claim, className }, eventMessage);
+      this.reporter.report({ claim, className }, eventMessage);
       await this.reschedule(claim);
       return;
     }
-    return this.fail({ claim, className }, message, eventMessage);
+    return this.reporter.fail({ claim, className }, message, eventMessage);
   }
 
   /** Drops the selected node so the scheduler picks another one; the claim comes back with a new annotation. */
@@ -422,25 +421,6 @@ export class ClaimController {
     this.markedClaims.delete(uid);
   }
 
-  /** Saved by this process and not yet in the volumes cache (the entry goes once the cache has it, or expires). */
-  private recentlySaved(name: string): boolean {
-    const expiresAt = this.savedVolumes.get(name);
-    if (expiresAt === undefined) return false;
-    if (this.volumes.get(name) || this.clock.monotonic() >= expiresAt) {
-      this.savedVolumes.delete(name);
-      return false;
-    }
-    return true;
-  }
-
-  private rememberSaved(pv: V1PersistentVolume): void {
-    const now = this.clock.monotonic();
-    // Entries whose claim is never synced again are dropped here (the add handler normally drops them first).
-    for (const [saved, expiresAt] of this.savedVolumes) if (now >= expiresAt) this.savedVolumes.delete(saved);
-    const name = pv.metadata?.name;
-    if (name && !this.volumes.get(name)) this.savedVolumes.set(name, now + SAVED_VOLUME_TTL_MS);
-  }
-
   private async save(pv: V1PersistentVolume): Promise<void> {
     try {
       await this.kube.createPersistentVolume(pv);
@@ -454,8 +434,8 @@ export class ClaimController {
         return;
       }
     }
-    this.rememberSaved(pv);
-    this.succeeded(pv);
+    this.savedVolumes.remember(pv);
+    this.reporter.succeeded(pv);
     await this.clearAfterSave(pv);
   }
 
@@ -493,7 +473,7 @@ export class ClaimController {
   private recoveryDeps(): RecoveryDeps {
     return {
       volumeState: (name) =>
-        this.volumes.get(name) || this.recentlySaved(name) ? 'saved' : this.unsaved.has(name) ? 'saving' : 'absent',
+        this.volumes.get(name) || this.savedVolumes.has(name) ? 'saved' : this.unsaved.has(name) ? 'saving' : 'absent',
       storageClass: (name) => this.classes.get(name),
       rebuildRequest: async ({ claim, storageClass, volumeName }) => {
         const prepared = await prepareProvision(this.recoveryContext, {
@@ -511,77 +491,4 @@ export class ClaimController {
       deleteVolume: (volumeId, request) => deleteVolume(this.context, { volumeId, request }),
     };
   }
-
-  private succeeded(pv: V1PersistentVolume): void {
-    const claimRef = pv.spec?.claimRef;
-    if (claimRef) {
-      this.recorder.event(
-        claimRef,
-        'Normal',
-        EventReason.ProvisioningSucceeded,
-        `Successfully provisioned volume ${pv.metadata?.name ?? ''}`,
-      );
-    }
-    this.logger.v(2).info('Provisioned volume', {
-      pv: pv.metadata?.name,
-      pvc: claimRef && `${claimRef.namespace ?? ''}/${claimRef.name ?? ''}`,
-    });
-  }
-
-  private report(target: { claim: V1PersistentVolumeClaim; className: string }, eventMessage: string): void {
-    this.recorder.event(claimReference(target.claim), 'Warning', EventReason.ProvisioningFailed, eventMessage);
-    this.metrics?.failedAttempt(metricLabels(target.claim, target.className));
-  }
-
-  /** Reports a failed attempt and throws, so the queue retries the claim with backoff. */
-  private fail(
-    target: { claim: V1PersistentVolumeClaim; className: string },
-    message: string,
-    eventMessage = message,
-  ): never {
-    this.report(target, eventMessage);
-    throw new Error(message);
-  }
-
-  /**
-   * A claim deleted (or re-created) while its CreateVolume may still run: ask again with the same request until
-   * the driver gives a final answer, then delete what it created. Throws to be retried.
-   */
-  private async finishOrphan(uid: string, operation: InFlightOperation): Promise<void> {
-    const log = this.logger.withValues({ pvc: claimKey(operation.claim), uid });
-    if (operation.createdVolumeId === undefined) {
-      try {
-        const created = await createVolume(this.context, {
-          request: operation.request,
-          requestedBytes: 0n,
-          selectedNode: '',
-        });
-        operation.createdVolumeId = created.volume.volumeId;
-      } catch (err) {
-        if (err instanceof ProvisioningError && err.state !== ProvisioningState.InBackground) {
-          log.v(2).info('CreateVolume of a deleted claim ended without a volume', { error: err.message });
-          this.forgetClaim(uid);
-          return;
-        }
-        throw new Error(`CreateVolume for deleted claim still in progress: ${errorText(err)}`, { cause: err });
-      }
-    }
-    try {
-      await deleteVolume(this.context, { volumeId: operation.createdVolumeId, request: operation.request });
-    } catch (err) {
-      throw new Error(`failed to delete volume ${operation.createdVolumeId} of deleted claim: ${errorText(err)}`, {
-        cause: err,
-      });
-    }
-    log.info('Deleted the volume of a claim deleted during provisioning', { volume: operation.createdVolumeId });
-    this.forgetClaim(uid);
-  }
-}
-
-function claimReference(claim: V1PersistentVolumeClaim): V1ObjectReference {
-  return objectReference(claim, 'v1', 'PersistentVolumeClaim') ?? { name: claim.metadata?.name };
-}
-
-function metricLabels(claim: V1PersistentVolumeClaim, className: string): ClaimMetricLabels {
-  return { class: className, source: dataSourceLabel(claim) };
 }

@@ -5,6 +5,7 @@ import { ANN_ALLOW_VOLUME_MODE_CHANGE, ANN_BETA_STORAGE_CLASS, FINALIZER_SNAPSHO
 import { CLAIM_KEY, ClaimControllerFixture, PV_NAME } from './testing/claim-controller-fixture.js';
 import type { FixtureOptions } from './testing/claim-controller-fixture.js';
 import type { VolumeSnapshot, VolumeSnapshotContent } from './snapshot-types.js';
+import { sourceClaim, sourceVolume } from './testing/clone-source-objects.js';
 
 let fixture: ClaimControllerFixture | undefined;
 
@@ -34,28 +35,6 @@ async function failure(f: ClaimControllerFixture): Promise<string> {
 }
 
 describe('clone from a PersistentVolumeClaim', () => {
-  function sourceClaim(): V1PersistentVolumeClaim {
-    return {
-      metadata: { name: 'src', namespace: 'default', uid: 'src-uid' },
-      spec: {
-        accessModes: ['ReadWriteOnce'],
-        resources: { requests: { storage: '1Gi' } },
-        storageClassName: 'sc',
-        volumeName: 'pv-src',
-      },
-      status: { phase: 'Bound' },
-    };
-  }
-  function sourceVolume(): V1PersistentVolume {
-    return {
-      metadata: { name: 'pv-src' },
-      spec: {
-        csi: { driver: TEST_DRIVER_NAME, volumeHandle: 'src-handle' },
-        claimRef: { namespace: 'default', name: 'src', uid: 'src-uid' },
-      },
-      status: { phase: 'Bound' },
-    };
-  }
   async function startClone(options: FixtureOptions = {}): Promise<ClaimControllerFixture> {
     const f = await start({ ...options, capabilities: { cloning: true, ...options.capabilities } });
     f.claims.set(sourceClaim());

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
 import { FINALIZER_CLONE_PROTECTION, FINALIZER_SNAPSHOT_SOURCE_PROTECTION } from './keys.js';
 import { CLAIM_KEY, ClaimControllerFixture, PV_NAME } from './testing/claim-controller-fixture.js';
 import type { FixtureOptions } from './testing/claim-controller-fixture.js';
 import type { VolumeSnapshot, VolumeSnapshotContent } from './snapshot-types.js';
+import { sourceClaim, sourceVolume } from './testing/clone-source-objects.js';
 
 let fixture: ClaimControllerFixture | undefined;
 
@@ -14,30 +15,6 @@ afterEach(async () => {
 });
 
 const SNAPSHOTTER_FINALIZER = 'snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection';
-
-function sourceClaim(): V1PersistentVolumeClaim {
-  return {
-    metadata: { name: 'src', namespace: 'default', uid: 'src-uid', resourceVersion: '4' },
-    spec: {
-      accessModes: ['ReadWriteOnce'],
-      resources: { requests: { storage: '1Gi' } },
-      storageClassName: 'sc',
-      volumeName: 'pv-src',
-    },
-    status: { phase: 'Bound' },
-  };
-}
-
-function sourceVolume(): V1PersistentVolume {
-  return {
-    metadata: { name: 'pv-src' },
-    spec: {
-      csi: { driver: TEST_DRIVER_NAME, volumeHandle: 'src-handle' },
-      claimRef: { namespace: 'default', name: 'src', uid: 'src-uid' },
-    },
-    status: { phase: 'Bound' },
-  };
-}
 
 function snapshot(): VolumeSnapshot {
   return {
@@ -70,9 +47,9 @@ function content(): VolumeSnapshotContent {
 async function startClone(options: FixtureOptions = { protection: true }): Promise<ClaimControllerFixture> {
   const f = await ClaimControllerFixture.start({ ...options, capabilities: { cloning: true } });
   fixture = f;
-  f.claims.set(sourceClaim());
+  f.claims.set(sourceClaim({ resourceVersion: '4' }));
   f.volumes.set(sourceVolume());
-  f.protection.claims.set('default/src', sourceClaim());
+  f.protection.claims.set('default/src', sourceClaim({ resourceVersion: '4' }));
   f.claims.get(CLAIM_KEY)!.spec!.dataSource = { kind: 'PersistentVolumeClaim', name: 'src' };
   return f;
 }

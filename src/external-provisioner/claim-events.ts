@@ -1,0 +1,61 @@
+import type { V1ObjectReference, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { EventRecorder } from '../shared/events/event-recorder.js';
+import { objectReference } from '../shared/events/event-recorder.js';
+import type { Logger } from '../shared/log/logger.js';
+import type { ClaimMetricLabels, ClaimMetrics } from './claim-metrics.js';
+import { dataSourceLabel } from './data-source.js';
+import { EventReason } from './keys.js';
+
+/** A claim and the StorageClass name its metrics are labelled with. */
+export interface ClaimTarget {
+  claim: V1PersistentVolumeClaim;
+  className: string;
+}
+
+export function claimReference(claim: V1PersistentVolumeClaim): V1ObjectReference {
+  return objectReference(claim, 'v1', 'PersistentVolumeClaim') ?? { name: claim.metadata?.name };
+}
+
+export function metricLabels(claim: V1PersistentVolumeClaim, className: string): ClaimMetricLabels {
+  return { class: className, source: dataSourceLabel(claim) };
+}
+
+/** The events, logs and metrics of a provisioning attempt's outcome. */
+export class ClaimReporter {
+  private readonly recorder: EventRecorder;
+  private readonly metrics: ClaimMetrics | undefined;
+  private readonly logger: Logger;
+
+  constructor(recorder: EventRecorder, metrics: ClaimMetrics | undefined, logger: Logger) {
+    this.recorder = recorder;
+    this.metrics = metrics;
+    this.logger = logger;
+  }
+
+  succeeded(pv: V1PersistentVolume): void {
+    const claimRef = pv.spec?.claimRef;
+    if (claimRef) {
+      this.recorder.event(
+        claimRef,
+        'Normal',
+        EventReason.ProvisioningSucceeded,
+        `Successfully provisioned volume ${pv.metadata?.name ?? ''}`,
+      );
+    }
+    this.logger.v(2).info('Provisioned volume', {
+      pv: pv.metadata?.name,
+      pvc: claimRef && `${claimRef.namespace ?? ''}/${claimRef.name ?? ''}`,
+    });
+  }
+
+  report(target: ClaimTarget, eventMessage: string): void {
+    this.recorder.event(claimReference(target.claim), 'Warning', EventReason.ProvisioningFailed, eventMessage);
+    this.metrics?.failedAttempt(metricLabels(target.claim, target.className));
+  }
+
+  /** Reports a failed attempt and throws, so the queue retries the claim with backoff. */
+  fail(target: ClaimTarget, message: string, eventMessage = message): never {
+    this.report(target, eventMessage);
+    throw new Error(message);
+  }
+}
