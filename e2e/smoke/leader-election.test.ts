@@ -85,7 +85,9 @@ describe('leader election against a real kube-apiserver', () => {
     await a.done;
     await waitUntil('b leading', () => leading.has('replica-b'), 20_000);
     const takeoverMs = Date.now() - stoppedAt;
-    expect(takeoverMs).toBeLessThanOrEqual(leaseDurationMs + retryPeriodMs * 2.2 + 1_000);
+    // Expiry is judged on b's observation: leaseDuration after the last renewal b saw, plus b's jittered retry
+    // period (up to 2.2×), plus request latency on a loaded machine.
+    expect(takeoverMs).toBeLessThanOrEqual(leaseDurationMs + retryPeriodMs * 2.2 + 3_000);
     const after = (await cluster().admin.must('GET', path)) as LeaseBody;
     expect(after.spec).toMatchObject({ holderIdentity: 'replica-b', leaseTransitions: 1 });
     b.stop.abort();
