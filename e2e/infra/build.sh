@@ -148,6 +148,19 @@ b_hostpathplugin() {
   return $rc
 }
 
+# --- VolumeSnapshot CRDs: copied from the external-snapshotter client module into crds/ ---
+copy_snapshot_crds() {
+  local json dir module="github.com/kubernetes-csi/external-snapshotter/client/v8@$SNAPSHOTTER_CLIENT_VERSION"
+  [[ -f "$bindir/crds/snapshot.storage.k8s.io_volumesnapshots.yaml" ]] && { summary+=("$(printf '%-24s cached' snapshot-crds)"); return 0; }
+  json="$(cd "$root" && go mod download -json "$module")" || die "go mod download $module failed: $json"
+  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")"
+  mkdir -p "$bindir/.partial/crds"
+  cp "$dir"/config/crd/snapshot.storage.k8s.io_*.yaml "$bindir/.partial/crds/"
+  chmod -R u+w "$bindir/.partial/crds"
+  mv "$bindir/.partial/crds" "$bindir/crds"
+  summary+=("$(printf '%-24s copied from %s' snapshot-crds "$module")")
+}
+
 build_one etcd b_etcd
 build_one csi-sanity b_csi_sanity
 build_one kube-apiserver b_kube_apiserver
@@ -156,6 +169,7 @@ build_one kubemark b_kubemark
 build_one fakekubelet b_fakekubelet
 build_one fakeregistrar b_fakeregistrar
 build_one mockdriver b_mockdriver
+copy_snapshot_crds
 if [[ -f "$bindir/hostpathplugin.unavailable" ]]; then
   summary+=("$(printf '%-24s unavailable: %s' hostpathplugin "$(cat "$bindir/hostpathplugin.unavailable")")")
 else

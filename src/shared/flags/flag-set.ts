@@ -222,6 +222,25 @@ function cloneDefault(v: unknown): unknown {
   return v;
 }
 
+/**
+ * A markdown table of the visible flags (name, default, meaning), sorted by
+ * name like the usage text: the README's flag reference is generated from it.
+ */
+export function formatFlagTable(specs: FlagSpecs, syntax: FlagSyntax): string {
+  const dash = syntax === 'go' ? '-' : '--';
+  const cell = (text: string): string => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+  const rows = Object.values(specs)
+    .filter((s) => !s.hidden)
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((s) => {
+      const name = `\`${dash}${s.name}\`` + (s.shorthand ? `, \`-${s.shorthand}\`` : '');
+      const def = isZero(s) ? '' : `\`${defaultText(s)}\``;
+      const text = s.deprecated ? `${s.usage} (deprecated: ${s.deprecated})` : s.usage;
+      return `| ${cell(name)} | ${cell(def)} | ${cell(text)} |`;
+    });
+  return ['| flag | default | meaning |', '| --- | --- | --- |', ...rows].join('\n') + '\n';
+}
+
 function isZero(s: FlagSpec): boolean {
   const d = s.default;
   if (Array.isArray(d)) return d.length === 0;

@@ -3,9 +3,16 @@
 // Controller and Node service) on a unix socket. It is a second real CSI driver next to
 // hostpathplugin: no state on disk, every call logged as a JSON "gRPCCall:" line on stderr at -v=3,
 // and switches for attach, attach limits, topology and expansion behaviour.
+//
+// The mock reports one fixed topology segment and has no fault hooks, so two switches of our own
+// sit in a gRPC interceptor in front of it: --topology-from-request (a new volume is accessible
+// from the first topology the request prefers, as a real zonal driver would answer) and
+// --exhausted-topology (CreateVolume for that topology fails with ResourceExhausted, so that
+// rescheduling can be exercised).
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"net"
@@ -15,6 +22,10 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/test/e2e/storage/drivers/csi-test/driver"
 	"k8s.io/kubernetes/test/e2e/storage/drivers/csi-test/mock/service"
@@ -45,6 +56,9 @@ func main() {
 	flag.BoolVar(&cfg.DisableOnlineExpansion, "disable-online-expansion", false, "advertise OFFLINE instead of ONLINE volume expansion")
 	flag.BoolVar(&cfg.PermissiveTargetPath, "permissive-target-path", false, "let NodePublish accept a target path whose parent does not exist")
 	flag.BoolVar(&cfg.EnableTopology, "enable-topology", false, "advertise VOLUME_ACCESSIBILITY_CONSTRAINTS and report topology")
+	faults := topologyFaults{exhausted: map[string]string{}}
+	flag.BoolVar(&faults.fromRequest, "topology-from-request", false, "a created volume is accessible from the first preferred (else requisite) topology of its request")
+	flag.Func("exhausted-topology", "key=value: CreateVolume whose first preferred (else requisite) topology has this segment fails with ResourceExhausted (repeatable)", faults.addExhausted)
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 
@@ -68,7 +82,7 @@ func main() {
 	}
 	svc := service.New(cfg)
 	d := driver.NewCSIDriver(&driver.CSIDriverServers{Controller: svc, Identity: svc, Node: svc})
-	if err := d.Start(l, nil); err != nil {
+	if err := d.Start(l, faults.intercept); err != nil {
 		fmt.Fprintf(os.Stderr, "mockdriver: %v\n", err)
 		os.Exit(1)
 	}
@@ -79,4 +93,47 @@ func main() {
 	<-sig
 	d.Stop()
 	_ = os.Remove(path)
+}
+
+// topologyFaults implements --topology-from-request and --exhausted-topology.
+type topologyFaults struct {
+	fromRequest bool
+	exhausted   map[string]string
+}
+
+func (f *topologyFaults) addExhausted(v string) error {
+	key, value, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	f.exhausted[key] = value
+	return nil
+}
+
+func firstTopology(req *csi.TopologyRequirement) *csi.Topology {
+	if p := req.GetPreferred(); len(p) > 0 {
+		return p[0]
+	}
+	if r := req.GetRequisite(); len(r) > 0 {
+		return r[0]
+	}
+	return nil
+}
+
+func (f *topologyFaults) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	create, ok := req.(*csi.CreateVolumeRequest)
+	if !ok {
+		return handler(ctx, req)
+	}
+	wanted := firstTopology(create.GetAccessibilityRequirements())
+	for key, value := range f.exhausted {
+		if wanted != nil && wanted.GetSegments()[key] == value {
+			return nil, status.Errorf(codes.ResourceExhausted, "no capacity left where %s=%s", key, value)
+		}
+	}
+	resp, err := handler(ctx, req)
+	if err == nil && f.fromRequest && wanted != nil {
+		resp.(*csi.CreateVolumeResponse).Volume.AccessibleTopology = []*csi.Topology{wanted}
+	}
+	return resp, err
 }
