@@ -132,6 +132,21 @@ describe('ClaimController --durable-in-flight', () => {
     expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(0);
   });
 
+  it('after a restart, a deleted marked claim of a Retain class keeps its volume: PV saved, claim released', async () => {
+    const f = await start({ argv: DURABLE });
+    f.classes.get('sc')!.reclaimPolicy = 'Retain';
+    f.claims.set(markedDeletedClaim());
+    const order = recordOrder(f);
+    await f.controller.sync(CLAIM_KEY);
+
+    expect(order()).toEqual(['csi.CreateVolume', 'kube.createPersistentVolume', 'kube.updateClaim']);
+    expect(f.driver.volumes.size).toBe(1);
+    const pv = f.kube.volumes.get(PV_NAME);
+    expect(pv?.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
+    expect(pv?.spec?.claimRef?.uid).toBe(CLAIM_UID);
+    expect(updates(f)[0]?.metadata?.finalizers).toEqual(['kubernetes.io/pvc-protection']);
+  });
+
   it('a driver failing during recovery is retried and the marker kept until it succeeds', async () => {
     const f = await start({ argv: DURABLE });
     f.claims.set(markedDeletedClaim());

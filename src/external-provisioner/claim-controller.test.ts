@@ -238,6 +238,21 @@ describe('ClaimController failures', () => {
     expect(f.controller.inFlightCount).toBe(0);
   });
 
+  it('a claim of a Retain class deleted while CreateVolume may run keeps its volume: the PV is saved, as upstream', async () => {
+    const f = await start();
+    f.classes.get('sc')!.reclaimPolicy = 'Retain';
+    f.driver.fail('CreateVolume', status.UNAVAILABLE, 'restarting');
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
+    f.claims.delete(CLAIM_KEY);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('DeleteVolume')).toHaveLength(0);
+    expect(f.driver.volumes.size).toBe(1);
+    const pv = f.kube.volumes.get(PV_NAME);
+    expect(pv?.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
+    expect(pv?.spec?.claimRef?.uid).toBe(CLAIM_UID);
+    expect(f.controller.inFlightCount).toBe(0);
+  });
+
   it('a deleted in-flight claim whose CreateVolume ends with a final error is dropped', async () => {
     const f = await start();
     f.driver.fail('CreateVolume', status.DEADLINE_EXCEEDED);

@@ -196,8 +196,16 @@ export class ClaimController {
   async sync(key: string): Promise<SyncResult | void> {
     const claim = this.claims.get(key);
     const liveUid = claim?.metadata?.uid;
-    for (const [uid, operation] of this.inFlight.orphans(key, liveUid))
-      await finishOrphan(this.context, this.logger, uid, operation, (done) => this.forgetClaim(done));
+    for (const [uid, operation] of this.inFlight.orphans(key, liveUid)) {
+      await finishOrphan({
+        context: this.context,
+        logger: this.logger,
+        uid,
+        operation,
+        forget: (done) => this.forgetClaim(done),
+        save: (pv) => this.save(pv),
+      });
+    }
     const knownUid = this.claimUids.get(key);
     // Gone or re-created under another UID: what was kept for the old claim would otherwise stay forever.
     if (knownUid !== undefined && knownUid !== liveUid) this.dropClaimState(knownUid);
@@ -339,7 +347,7 @@ export class ClaimController {
     }
     let created: Awaited<ReturnType<typeof createVolume>>;
     try {
-      created = await this.createTracked(attempt.claim, prepared);
+      created = await this.createTracked({ ...attempt }, prepared);
     } catch (err) {
       // CreateVolume's final answer: nothing exists, the marker goes. InBackground/NoChange keep it.
       if (
@@ -356,16 +364,14 @@ export class ClaimController {
   }
 
   /** CreateVolume with in-flight bookkeeping, so a claim deleted meanwhile is finished in the background. */
-  private async createTracked(
-    claim: V1PersistentVolumeClaim,
-    prepared: PreparedProvision,
-  ): ReturnType<typeof createVolume> {
+  private async createTracked(attempt: ClaimAttempt, prepared: PreparedProvision): ReturnType<typeof createVolume> {
+    const { claim, storageClass } = attempt;
     const uid = claim.metadata?.uid ?? '';
     try {
       return await createVolume(this.context, prepared);
     } catch (err) {
       if (err instanceof ProvisioningError && err.state === ProvisioningState.InBackground) {
-        this.inFlight.set(uid, { claim, request: prepared.request });
+        this.inFlight.set(uid, { claim, storageClass, prepared });
       }
       throw err;
     }
@@ -475,18 +481,18 @@ export class ClaimController {
       volumeState: (name) =>
         this.volumes.get(name) || this.savedVolumes.has(name) ? 'saved' : this.unsaved.has(name) ? 'saving' : 'absent',
       storageClass: (name) => this.classes.get(name),
-      rebuildRequest: async ({ claim, storageClass, volumeName }) => {
-        const prepared = await prepareProvision(this.recoveryContext, {
-          claim,
-          storageClass,
-          pvName: volumeName,
-          topologyRecord: {},
-        });
-        return prepared.request;
-      },
-      createVolume: async (request) => {
-        const created = await createVolume(this.context, { request, requestedBytes: 0n, selectedNode: '' });
-        return created.volume.volumeId;
+      rebuildProvision: ({ claim, storageClass, volumeName }) =>
+        prepareProvision(this.recoveryContext, { claim, storageClass, pvName: volumeName, topologyRecord: {} }),
+      createVolume: (prepared) =>
+        createVolume(this.context, { request: prepared.request, requestedBytes: 0n, selectedNode: '' }),
+      saveVolume: async (input) => {
+        const pv = buildVolume(this.context, input);
+        try {
+          await this.kube.createPersistentVolume(pv);
+        } catch (err) {
+          if (!isAlreadyExists(err)) throw err;
+        }
+        this.savedVolumes.remember(pv);
       },
       deleteVolume: (volumeId, request) => deleteVolume(this.context, { volumeId, request }),
     };

@@ -17,6 +17,7 @@ import {
 } from './durable-in-flight.js';
 import type { InFlightRecord, RecoveryDeps, VolumeObjectState } from './durable-in-flight.js';
 import { EventReason } from './keys.js';
+import type { PreparedProvision } from './provision-claim.js';
 import { ProvisioningError, ProvisioningState } from './provisioning-errors.js';
 import { FakeClaimWritePort } from './testing/fake-claim-write-port.js';
 
@@ -29,6 +30,11 @@ const RECORD: InFlightRecord = {
   driver: DRIVER,
 };
 const RECORD_TEXT = serializeRecord(RECORD);
+
+/** Only the request and the PV name matter to recovery; the rest of a prepared provision is the controller's. */
+function prepared(request: CreateVolumeRequest): PreparedProvision {
+  return { request, pvName: request.name } as PreparedProvision;
+}
 
 function claim(overrides: V1PersistentVolumeClaim['metadata'] = {}): V1PersistentVolumeClaim {
   return {
@@ -204,6 +210,7 @@ describe('DurableInFlight.reconcile (crash recovery)', () => {
   let volumeState: VolumeObjectState;
   let classes: Map<string, V1StorageClass>;
   let rebuilds: number;
+  let savedVolumes: string[];
 
   beforeEach(async () => {
     driver = await CsiTestDriver.start();
@@ -211,6 +218,7 @@ describe('DurableInFlight.reconcile (crash recovery)', () => {
     volumeState = 'absent';
     classes = new Map([['fast', storageClass]]);
     rebuilds = 0;
+    savedVolumes = [];
   });
 
   afterEach(async () => {
@@ -221,21 +229,27 @@ describe('DurableInFlight.reconcile (crash recovery)', () => {
   const deps = (): RecoveryDeps => ({
     volumeState: () => volumeState,
     storageClass: (name) => classes.get(name),
-    rebuildRequest: async ({ volumeName }) => {
+    rebuildProvision: async ({ volumeName }) => {
       rebuilds++;
-      return CreateVolumeRequest.fromPartial({
-        name: volumeName,
-        capacityRange: { requiredBytes: 1n << 30n },
-        volumeCapabilities: [{ accessMode: { mode: 1 } }],
-        secrets: { password: 'read-again' },
-      });
+      return prepared(
+        CreateVolumeRequest.fromPartial({
+          name: volumeName,
+          capacityRange: { requiredBytes: 1n << 30n },
+          volumeCapabilities: [{ accessMode: { mode: 1 } }],
+          secrets: { password: 'read-again' },
+        }),
+      );
     },
-    createVolume: async (request) => {
+    createVolume: async ({ request }) => {
       const { volume } = await connection.call('CreateVolume', request);
-      return volume?.volumeId ?? '';
+      if (!volume) throw new Error('CreateVolume returned no volume');
+      return { volume, capacityBytes: volume.capacityBytes };
     },
     deleteVolume: async (volumeId, request) => {
       await connection.call('DeleteVolume', { volumeId, secrets: request.secrets });
+    },
+    saveVolume: async ({ prepared: p, created }) => {
+      savedVolumes.push(`${p.pvName}=${created.volume.volumeId}`);
     },
   });
 
@@ -277,6 +291,26 @@ describe('DurableInFlight.reconcile (crash recovery)', () => {
     expect(await h.durable.reconcile(deleted, deps())).toBe('recovered');
     expect(driver.volumes.size).toBe(0);
     expect(h.kube.get('ns', 'data')?.metadata?.finalizers).toEqual([PROTECTION]);
+  });
+
+  it('a Retain class keeps the volume: its PV is saved instead of DeleteVolume, then the claim is released', async () => {
+    const h = harness();
+    const deleted = crashedAndDeleted(h);
+    classes.set('fast', { ...storageClass, reclaimPolicy: 'Retain' });
+    expect(await h.durable.reconcile(deleted, deps())).toBe('recovered');
+    expect(driver.callsTo('DeleteVolume')).toHaveLength(0);
+    expect(savedVolumes).toEqual([`${RECORD.volumeName}=vol-${RECORD.volumeName}`]);
+    expect(h.kube.get('ns', 'data')?.metadata?.finalizers).toEqual([PROTECTION]);
+  });
+
+  it('a Retain class whose PV cannot be saved keeps the finalizer and says why', async () => {
+    const h = harness();
+    const deleted = crashedAndDeleted(h);
+    classes.set('fast', { ...storageClass, reclaimPolicy: 'Retain' });
+    const d: RecoveryDeps = { ...deps(), saveVolume: () => Promise.reject(new Error('apiserver down')) };
+    await expect(h.durable.reconcile(deleted, d)).rejects.toMatchObject({ reason: 'PersistentVolumeSaving' });
+    expect(h.events[0]?.message).toContain('apiserver down');
+    expect(h.kube.get('ns', 'data')?.metadata?.finalizers).toContain(FINALIZER_IN_FLIGHT);
   });
 
   it('releases without DeleteVolume when CreateVolume gives a final error (nothing exists)', async () => {
@@ -330,7 +364,7 @@ describe('DurableInFlight.reconcile (crash recovery)', () => {
     const deleted = crashedAndDeleted(h);
     const d: RecoveryDeps = {
       ...deps(),
-      rebuildRequest: async () => CreateVolumeRequest.fromPartial({ name: 'prefix-uid-1' }),
+      rebuildProvision: async () => prepared(CreateVolumeRequest.fromPartial({ name: 'prefix-uid-1' })),
     };
     await expect(h.durable.reconcile(deleted, d)).rejects.toMatchObject({ reason: 'RebuildFailed' });
     expect(driver.callsTo('CreateVolume')).toHaveLength(0);

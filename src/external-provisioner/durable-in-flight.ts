@@ -54,6 +54,7 @@ import { isConflict, isNotFound } from '../shared/kube/errors.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { claimKey } from './in-flight.js';
+import type { ClaimAttempt, CreatedVolume, PreparedProvision } from './provision-claim.js';
 import { EventReason } from './keys.js';
 import { ProvisioningError, ProvisioningState, createVolumeErrorState } from './provisioning-errors.js';
 
@@ -101,16 +102,18 @@ export interface RecoveryDeps {
   /** 'saved' when a PV of this name is in the cache, 'saving' while the unsaved-PV store retries it. */
   volumeState(volumeName: string): VolumeObjectState;
   storageClass(name: string): V1StorageClass | undefined;
-  /** The CreateVolumeRequest as provisioning would build it now, secrets read again. */
-  rebuildRequest(input: {
+  /** The provisioning as it would be prepared now (CreateVolumeRequest, secrets read again). */
+  rebuildProvision(input: {
     claim: V1PersistentVolumeClaim;
     storageClass: V1StorageClass;
     volumeName: string;
-  }): Promise<CreateVolumeRequest>;
-  /** CreateVolume; resolves to the volume id. Errors: a ProvisioningError or a raw gRPC error. */
-  createVolume(request: CreateVolumeRequest): Promise<string>;
+  }): Promise<PreparedProvision>;
+  /** CreateVolume. Errors: a ProvisioningError or a raw gRPC error. */
+  createVolume(prepared: PreparedProvision): Promise<CreatedVolume>;
   /** DeleteVolume with the request's secrets. */
   deleteVolume(volumeId: string, request: CreateVolumeRequest): Promise<void>;
+  /** Creates the PV of a volume (AlreadyExists counts as created); throws when it could not be written. */
+  saveVolume(input: ClaimAttempt & { prepared: PreparedProvision; created: CreatedVolume }): Promise<void>;
 }
 
 export type DurableFailureReason =
@@ -302,22 +305,45 @@ export class DurableInFlight {
         `PersistentVolume ${record.volumeName} is still being saved; the claim is released once it exists`,
       );
     }
-    const request = await this.rebuild(claim, record, deps);
-    const volumeId = await this.createAgain(claim, record, request, deps);
-    if (volumeId !== undefined) await this.deleteCreated(claim, volumeId, request, deps);
+    const { storageClass, prepared } = await this.rebuild(claim, record, deps);
+    const created = await this.createAgain(claim, record, prepared, deps);
+    const volumeId = created?.volume.volumeId;
+    if (created && storageClass.reclaimPolicy === 'Retain') {
+      await this.saveRetained({ claim, storageClass, prepared, created }, deps);
+    } else if (volumeId !== undefined) {
+      await this.deleteCreated(claim, volumeId, prepared.request, deps);
+    }
     await this.clearInFlight(claim);
     this.logger.info('Released claim deleted during provisioning', {
       pvc: claimKey(claim),
       volumeName: record.volumeName,
       volumeId,
+      kept: storageClass.reclaimPolicy === 'Retain',
     });
+  }
+
+  /** A Retain class keeps the volume, as upstream does: its PV is saved with the deleted claim in claimRef. */
+  private async saveRetained(
+    input: ClaimAttempt & { prepared: PreparedProvision; created: CreatedVolume },
+    deps: RecoveryDeps,
+  ): Promise<void> {
+    try {
+      await deps.saveVolume(input);
+    } catch (err) {
+      this.stuck(
+        input.claim,
+        'PersistentVolumeSaving',
+        `failed to save PersistentVolume ${input.prepared.pvName} for the retained volume of deleted claim: ${errorText(err)}`,
+        err,
+      );
+    }
   }
 
   private async rebuild(
     claim: V1PersistentVolumeClaim,
     record: InFlightRecord,
     deps: RecoveryDeps,
-  ): Promise<CreateVolumeRequest> {
+  ): Promise<{ storageClass: V1StorageClass; prepared: PreparedProvision }> {
     const storageClass = deps.storageClass(record.storageClassName);
     if (!storageClass) {
       return this.stuck(
@@ -334,33 +360,33 @@ export class DurableInFlight {
         storageClass: record.storageClassName,
       });
     }
-    let request: CreateVolumeRequest;
+    let prepared: PreparedProvision;
     try {
-      request = await deps.rebuildRequest({ claim, storageClass, volumeName: record.volumeName });
+      prepared = await deps.rebuildProvision({ claim, storageClass, volumeName: record.volumeName });
     } catch (err) {
       const message = err instanceof ProvisioningError ? err.message : errorText(err);
       return this.stuck(claim, 'RebuildFailed', `cannot rebuild CreateVolume for deleted claim: ${message}`, err);
     }
-    if (request.name !== record.volumeName) {
+    if (prepared.request.name !== record.volumeName) {
       // A changed --volume-name-prefix would otherwise create (and delete) a different volume than the lost one.
       return this.stuck(
         claim,
         'RebuildFailed',
-        `rebuilt CreateVolume name ${request.name} differs from the recorded ${record.volumeName}`,
+        `rebuilt CreateVolume name ${prepared.request.name} differs from the recorded ${record.volumeName}`,
       );
     }
-    return request;
+    return { storageClass, prepared };
   }
 
-  /** The volume id, or undefined when the driver's final answer says nothing was created. */
+  /** The volume, or undefined when the driver's final answer says nothing was created. */
   private async createAgain(
     claim: V1PersistentVolumeClaim,
     record: InFlightRecord,
-    request: CreateVolumeRequest,
+    prepared: PreparedProvision,
     deps: RecoveryDeps,
-  ): Promise<string | undefined> {
+  ): Promise<CreatedVolume | undefined> {
     try {
-      return await deps.createVolume(request);
+      return await deps.createVolume(prepared);
     } catch (err) {
       const code = grpcCode(err instanceof ProvisioningError ? err.cause : err);
       if (code === status.ALREADY_EXISTS) {

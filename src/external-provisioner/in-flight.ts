@@ -1,12 +1,14 @@
-import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import type { CreateVolumeRequest } from '../gen/csi.js';
+import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { PreparedProvision } from './provision-claim.js';
 
 /** A CreateVolume whose outcome is unknown (upstream `claimsInProgress`). */
 export interface InFlightOperation {
   /** The claim as last seen, kept so the operation can be finished after the claim is gone. */
   claim: V1PersistentVolumeClaim;
-  /** The request last sent, secrets included: a deleted claim's volume is deleted with the same secrets. */
-  request: CreateVolumeRequest;
+  /** Its class as of the request: a Retain class keeps the volume of a deleted claim. */
+  storageClass: V1StorageClass;
+  /** What was last sent, secrets included: a deleted claim's volume is deleted with the same secrets. */
+  prepared: PreparedProvision;
   /** Set once CreateVolume succeeded for a deleted claim and only the DeleteVolume is left to do. */
   createdVolumeId?: string;
 }
