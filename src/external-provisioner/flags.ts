@@ -59,7 +59,7 @@ export const provisionerFlags = {
   enablePprof: boolFlag(
     'enable-pprof',
     false,
-    'Serve Go-compatible profiling paths under `/debug/pprof/` on the --http-endpoint server.',
+    "Accepted for compatibility: Go's /debug/pprof endpoints do not exist in Node.js, so this only logs a warning (use node --inspect or heap snapshots).",
   ),
   workerThreads: intFlag(
     'worker-threads',
