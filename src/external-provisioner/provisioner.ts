@@ -329,7 +329,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   // The HTTP server runs on every replica, leader or not.
   if (config.http.address !== undefined) {
     const server = new DiagnosticsServer({ address: config.http.address, logger });
-    server.handle(config.http.metricsPath, metricsHandler(registry));
+    server.handle(config.http.metricsPath, metricsHandler(registry, { instrumented: true }));
     if (config.http.leaderElectionHealthz && elector) {
       server.handle('/healthz/leader-election', leaderElectionHealthHandler(elector));
     }

@@ -87,6 +87,31 @@ describe('DiagnosticsServer', () => {
   });
 });
 
+describe('metricsHandler instrumented like promhttp.InstrumentMetricHandler', () => {
+  it('counts finished scrapes by code and shows the running one as in flight', async () => {
+    const registry = createMetricsRegistry();
+    const server = new DiagnosticsServer({ address: '127.0.0.1:0', logger: discardLogger() });
+    servers.push(server);
+    server.handle('/metrics', metricsHandler(registry, { instrumented: true }));
+    const port = await server.listen();
+    const first = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(first).toContain('promhttp_metric_handler_requests_total{code="200"} 0');
+    expect(first).toContain('promhttp_metric_handler_requests_total{code="503"} 0');
+    expect(first).toContain('promhttp_metric_handler_requests_in_flight 1');
+    const second = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(second).toContain('promhttp_metric_handler_requests_total{code="200"} 1');
+  });
+
+  it('is off by default (livenessprobe serves the registry unwrapped, as upstream)', async () => {
+    const registry = createMetricsRegistry();
+    const server = new DiagnosticsServer({ address: '127.0.0.1:0', logger: discardLogger() });
+    servers.push(server);
+    server.handle('/metrics', metricsHandler(registry));
+    const port = await server.listen();
+    expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).not.toContain('promhttp_');
+  });
+});
+
 describe('leaderElectionHealthHandler', () => {
   it('answers ok while healthy and 500 with the reason once renewals stopped', async () => {
     let status = { ok: true, message: 'ok' };
