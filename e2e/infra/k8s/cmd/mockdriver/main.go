@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"net"
@@ -120,7 +121,15 @@ func firstTopology(req *csi.TopologyRequirement) *csi.Topology {
 	return nil
 }
 
+// intercept applies the topology switches to CreateVolume and logs every call. Handing the driver an
+// interceptor replaces its own, which wrote the "gRPCCall:" lines, so the same JSON line is written here.
 func (f *topologyFaults) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := f.handle(ctx, req, handler)
+	logCall(info.FullMethod, req, resp, err)
+	return resp, err
+}
+
+func (f *topologyFaults) handle(ctx context.Context, req any, handler grpc.UnaryHandler) (any, error) {
 	create, ok := req.(*csi.CreateVolumeRequest)
 	if !ok {
 		return handler(ctx, req)
@@ -136,4 +145,21 @@ func (f *topologyFaults) intercept(ctx context.Context, req any, info *grpc.Unar
 		resp.(*csi.CreateVolumeResponse).Volume.AccessibleTopology = []*csi.Topology{wanted}
 	}
 	return resp, err
+}
+
+// logCall writes the "gRPCCall: {json}" line (Method, Request, Response, Error, FullError) at -v=3 that
+// Kubernetes' mock-driver tests parse.
+func logCall(method string, req, resp any, err error) {
+	line := struct {
+		Method    string
+		Request   any
+		Response  any
+		Error     string
+		FullError error
+	}{Method: method, Request: req, Response: resp, FullError: err}
+	if err != nil {
+		line.Error = err.Error()
+	}
+	text, _ := json.Marshal(line)
+	klog.V(3).Infof("gRPCCall: %s\n", text)
 }
