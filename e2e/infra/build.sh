@@ -148,17 +148,27 @@ b_hostpathplugin() {
   return $rc
 }
 
-# --- VolumeSnapshot CRDs: copied from the external-snapshotter client module into crds/ ---
-copy_snapshot_crds() {
-  local json dir module="github.com/kubernetes-csi/external-snapshotter/client/v8@$SNAPSHOTTER_CLIENT_VERSION"
-  [[ -f "$bindir/crds/snapshot.storage.k8s.io_volumesnapshots.yaml" ]] && { summary+=("$(printf '%-24s cached' snapshot-crds)"); return 0; }
-  json="$(cd "$root" && go mod download -json "$module")" || die "go mod download $module failed: $json"
-  dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")"
+# --- CRDs the e2e tests install: VolumeSnapshot (external-snapshotter client module) and ReferenceGrant
+# (Gateway API module), copied into crds/ ---
+module_dir() { # MODULE@VERSION
+  local json
+  json="$(cd "$root" && go mod download -json "$1")" || die "go mod download $1 failed: $json"
+  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$json"
+}
+copy_crds() {
+  local snapshotter gateway
+  [[ -f "$bindir/crds/.complete" ]] && { summary+=("$(printf '%-24s cached' crds)"); return 0; }
+  snapshotter="$(module_dir "github.com/kubernetes-csi/external-snapshotter/client/v8@$SNAPSHOTTER_CLIENT_VERSION")"
+  gateway="$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")"
+  rm -rf "$bindir/.partial/crds"
   mkdir -p "$bindir/.partial/crds"
-  cp "$dir"/config/crd/snapshot.storage.k8s.io_*.yaml "$bindir/.partial/crds/"
+  cp "$snapshotter"/config/crd/snapshot.storage.k8s.io_*.yaml \
+    "$gateway"/config/crd/standard/gateway.networking.k8s.io_referencegrants.yaml "$bindir/.partial/crds/"
   chmod -R u+w "$bindir/.partial/crds"
+  touch "$bindir/.partial/crds/.complete"
+  rm -rf "$bindir/crds"
   mv "$bindir/.partial/crds" "$bindir/crds"
-  summary+=("$(printf '%-24s copied from %s' snapshot-crds "$module")")
+  summary+=("$(printf '%-24s snapshot.storage.k8s.io (client %s), referencegrants (gateway-api %s)' crds "$SNAPSHOTTER_CLIENT_VERSION" "$GATEWAY_API_VERSION")")
 }
 
 build_one etcd b_etcd
@@ -169,7 +179,7 @@ build_one kubemark b_kubemark
 build_one fakekubelet b_fakekubelet
 build_one fakeregistrar b_fakeregistrar
 build_one mockdriver b_mockdriver
-copy_snapshot_crds
+copy_crds
 if [[ -f "$bindir/hostpathplugin.unavailable" ]]; then
   summary+=("$(printf '%-24s unavailable: %s' hostpathplugin "$(cat "$bindir/hostpathplugin.unavailable")")")
 else

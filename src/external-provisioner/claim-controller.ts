@@ -27,6 +27,7 @@ import { InfeasibleClaims } from './infeasible-claims.js';
 import { ANN_SELECTED_NODE, EventReason } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
 import { finishOrphan } from './orphan-claims.js';
+import type { ReferenceGrantReader } from './reference-grants.js';
 import type { ProtectionKube } from './protection-ports.js';
 import { buildVolume, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
 import type { ClaimAttempt, PreparedProvision, ProvisionContext, ProvisionerCapabilities } from './provision-claim.js';
@@ -49,6 +50,8 @@ export interface ClaimControllerOptions {
   kube: ProvisionerKube;
   /** Data-source protection finalizers (clone source, restored snapshot); none without it. */
   protection?: ProtectionKube;
+  /** ReferenceGrants for cross-namespace data sources (CrossNamespaceVolumeDataSource gate); none without it. */
+  referenceGrants?: ReferenceGrantReader;
   csi: CsiCaller;
   recorder: EventRecorder;
   /**
@@ -125,6 +128,7 @@ export class ClaimController {
       volumes: options.volumes,
       logger: options.logger,
       clock: options.clock,
+      ...(options.referenceGrants ? { referenceGrants: options.referenceGrants } : {}),
     };
     this.context = {
       ...this.recoveryContext,

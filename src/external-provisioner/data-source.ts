@@ -51,13 +51,6 @@ export function classifyDataSource(claim: V1PersistentVolumeClaim, crossNamespac
   } else if (source.kind !== 'PersistentVolumeClaim') {
     return { kind: 'populator' };
   }
-  if (source.namespace !== claimNamespace) {
-    // Needs a ReferenceGrant check, which is not implemented: never read another namespace without one.
-    return {
-      kind: 'invalid',
-      message: `cross-namespace data source ${source.namespace}/${source.name} is not supported yet by this provisioner`,
-    };
-  }
   const kind = source.kind === 'VolumeSnapshot' ? 'snapshot' : 'clone';
   return { kind, name: source.name, namespace: source.namespace };
 }

@@ -24,6 +24,8 @@ import type { ProvisionerKube } from './kube-ports.js';
 import type { ProtectionKube } from './protection-ports.js';
 import { createVolumeParameters, fsTypeFromParameters } from './parameters.js';
 import { ProvisioningError, ProvisioningState, createVolumeErrorState, isInfeasible } from './provisioning-errors.js';
+import { crossNamespaceRefusal } from './reference-grants.js';
+import type { ReferenceGrantReader } from './reference-grants.js';
 import { buildPersistentVolume } from './pv.js';
 import type { PvSecretRefs } from './pv.js';
 import { getSecretReferences } from './secrets.js';
@@ -72,6 +74,8 @@ export interface ProvisionContext {
    * protected.
    */
   protection?: ProtectionKube;
+  /** Cross-namespace data sources are checked against it; only with the CrossNamespaceVolumeDataSource gate. */
+  referenceGrants?: ReferenceGrantReader;
   logger: Logger;
   clock: Clock;
 }
@@ -93,6 +97,24 @@ export interface PreparedProvision extends PreparedCreateVolume {
 }
 
 /**
+ * A source in another namespace (only reachable with the CrossNamespaceVolumeDataSource gate) needs a
+ * ReferenceGrant there. A missing grant may be created later, so the claim is retried (NoChange), as upstream.
+ */
+function checkReferenceGrant(context: ProvisionContext, claim: V1PersistentVolumeClaim, source: DataSourceKind): void {
+  if (source.kind !== 'clone' && source.kind !== 'snapshot') return;
+  if (source.namespace === (claim.metadata?.namespace ?? '')) return;
+  const grants = context.referenceGrants;
+  if (!grants?.hasSynced()) {
+    throw new ProvisioningError({
+      message: `ReferenceGrants are not known yet, so the data source in namespace ${source.namespace} cannot be checked (is the Gateway API ReferenceGrant CRD installed, and may the provisioner list referencegrants?)`,
+      state: ProvisioningState.NoChange,
+    });
+  }
+  const refusal = crossNamespaceRefusal(claim, grants.list());
+  if (refusal) throw new ProvisioningError({ message: refusal, state: ProvisioningState.NoChange });
+}
+
+/**
  * Upstream `prepareProvision`: everything up to the CreateVolumeRequest, including the clone or snapshot content
  * source and the VolumeAttributesClass parameters. Throws ProvisioningError: Finished for claim/class mistakes,
  * NoChange for reads that may work next time, Reschedule when the selected node has no CSINode.
@@ -107,6 +129,7 @@ export async function prepareProvision(
   if (dataSource.kind === 'invalid') {
     throw new ProvisioningError({ message: dataSource.message, state: ProvisioningState.Finished });
   }
+  checkReferenceGrant(context, claim, dataSource);
   const vacName = gates.VolumeAttributesClass ? (claim.spec?.volumeAttributesClassName ?? '') : '';
   checkRequiredCapabilities(context.capabilities, { dataSource, vac: vacName !== '' });
   const parameters = storageClass.parameters ?? {};

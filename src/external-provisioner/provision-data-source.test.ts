@@ -6,6 +6,7 @@ import { CLAIM_KEY, ClaimControllerFixture, PV_NAME } from './testing/claim-cont
 import type { FixtureOptions } from './testing/claim-controller-fixture.js';
 import type { VolumeSnapshot, VolumeSnapshotContent } from './snapshot-types.js';
 import { sourceClaim, sourceVolume } from './testing/clone-source-objects.js';
+import type { ReferenceGrant } from './reference-grants.js';
 
 let fixture: ClaimControllerFixture | undefined;
 
@@ -186,11 +187,49 @@ describe('clone from a PersistentVolumeClaim', () => {
     );
   });
 
-  it('refuses a cross-namespace source with the gate on (ReferenceGrant not implemented)', async () => {
-    const f = await startClone({ argv: ['--feature-gates=CrossNamespaceVolumeDataSource=true'] });
-    delete claimOf(f).spec!.dataSource;
-    claimOf(f).spec!.dataSourceRef = { kind: 'PersistentVolumeClaim', name: 'src', namespace: 'other' };
-    expect(await failure(f)).toContain('cross-namespace data source other/src is not supported yet');
+  describe('from another namespace (CrossNamespaceVolumeDataSource gate)', () => {
+    const gate = ['--feature-gates=CrossNamespaceVolumeDataSource=true'];
+    const allowClaims: ReferenceGrant = {
+      metadata: { name: 'allow-default', namespace: 'other' },
+      spec: {
+        from: [{ group: '', kind: 'PersistentVolumeClaim', namespace: 'default' }],
+        to: [{ group: '', kind: 'PersistentVolumeClaim', name: 'src' }],
+      },
+    };
+    async function startCrossNamespace(grants: ReferenceGrant[], synced = true): Promise<ClaimControllerFixture> {
+      const f = await startClone({ argv: gate, referenceGrants: { hasSynced: () => synced, list: () => grants } });
+      f.claims.delete('default/src');
+      f.claims.set(sourceClaim({ namespace: 'other' }));
+      f.volumes.set({
+        ...sourceVolume(),
+        spec: { ...sourceVolume().spec, claimRef: { namespace: 'other', name: 'src', uid: 'src-uid' } },
+      });
+      delete claimOf(f).spec!.dataSource;
+      claimOf(f).spec!.dataSourceRef = { kind: 'PersistentVolumeClaim', name: 'src', namespace: 'other' };
+      return f;
+    }
+
+    it('clones a source a ReferenceGrant allows', async () => {
+      const f = await startCrossNamespace([allowClaims]);
+      await f.controller.sync(CLAIM_KEY);
+      const [request] = f.driver.callsTo('CreateVolume');
+      expect(request.volumeContentSource).toEqual({ type: { $case: 'volume', value: { volumeId: 'src-handle' } } });
+      expect(f.kube.volumes.has(PV_NAME)).toBe(true);
+    });
+
+    it("refuses, with upstream's message and a retry, a source no ReferenceGrant allows", async () => {
+      const f = await startCrossNamespace([{ ...allowClaims, metadata: { name: 'elsewhere', namespace: 'default' } }]);
+      expect(await failure(f)).toBe(
+        `${PREFIX}accessing other/src of PersistentVolumeClaim dataSource from default/pvc1 isn't allowed`,
+      );
+      expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    });
+
+    it('waits for the ReferenceGrant cache and says what may be missing', async () => {
+      const f = await startCrossNamespace([allowClaims], false);
+      expect(await failure(f)).toContain('is the Gateway API ReferenceGrant CRD installed');
+      expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    });
   });
 
   it('uses a same-namespace dataSourceRef', async () => {

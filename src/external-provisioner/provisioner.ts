@@ -38,6 +38,8 @@ import { createMetricsRegistry } from '../shared/metrics/registry.js';
 import { sidecarVersion } from '../shared/version/version.js';
 import { ClaimController } from './claim-controller.js';
 import { CloneProtectionController } from './clone-protection-controller.js';
+import { REFERENCE_GRANTS_PATH } from './reference-grants.js';
+import type { ReferenceGrant } from './reference-grants.js';
 import { cacheTransforms } from './cache-transforms.js';
 import type { ProvisionerConfig } from './flags.js';
 import { provisionerKube } from './kube-ports.js';
@@ -133,6 +135,11 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     logger,
     slim.attachments,
   );
+  // Only with the alpha gate, as upstream. It is not waited for: without the Gateway API CRD it never syncs, and
+  // only cross-namespace claims need it (they are retried until it has).
+  const referenceGrants = config.featureGates.CrossNamespaceVolumeDataSource
+    ? informer<ReferenceGrant>(client, REFERENCE_GRANTS_PATH, logger, (grant) => grant)
+    : undefined;
   const started = [
     claims,
     volumes,
@@ -157,6 +164,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     csiNodes,
     kube,
     protection,
+    ...(referenceGrants ? { referenceGrants } : {}),
     csi: conn,
     recorder,
     provisionerRecorder,
@@ -233,6 +241,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   const runControllers = async (runSignal: AbortSignal): Promise<void> => {
     try {
       for (const i of started) i.start(runSignal);
+      referenceGrants?.start(runSignal);
       for (const i of started) {
         if (!(await i.waitForSync(runSignal))) return;
       }

@@ -20,6 +20,7 @@ import { ClaimController } from '../claim-controller.js';
 import type { ProvisionerCapabilities } from '../provision-claim.js';
 import { provisionerFlags, resolveProvisionerConfig } from '../flags.js';
 import { ANN_STORAGE_PROVISIONER } from '../keys.js';
+import type { ReferenceGrantReader } from '../reference-grants.js';
 import { FakeProtectionKube } from './fake-protection-kube.js';
 import { FakeProvisionerKube } from './fake-provisioner-kube.js';
 import { MemoryCache } from './memory-cache.js';
@@ -82,6 +83,8 @@ export interface FixtureOptions {
   protection?: boolean;
   /** Pass `provisionerRecorder` (a second RecordingRecorder) to the controller. */
   provisionerRecorder?: boolean;
+  /** The ReferenceGrant cache handed to the controller (cross-namespace data sources). */
+  referenceGrants?: ReferenceGrantReader;
 }
 
 /** A ClaimController over in-memory caches, FakeProvisionerKube and a real CSI test driver on a unix socket. */
@@ -135,6 +138,7 @@ export class ClaimControllerFixture {
       csi: this.connection,
       recorder: this.recorder,
       ...(options.provisionerRecorder ? { provisionerRecorder: this.provisionerRecorder } : {}),
+      ...(options.referenceGrants ? { referenceGrants: options.referenceGrants } : {}),
       config,
       driverName: TEST_DRIVER_NAME,
       provisionerIdentity: '1700000000000-1234-test.csi.k8s.io',
