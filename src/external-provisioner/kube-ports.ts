@@ -2,7 +2,7 @@ import { CoreV1Api, CustomObjectsApi, StorageV1Api } from '@kubernetes/client-no
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesClass } from '@kubernetes/client-node';
 import { fromApiException } from '../shared/kube/errors.js';
 import type { KubeClient } from '../shared/kube/client.js';
-import { jsonPatchOptions } from '../shared/kube/patch.js';
+import { jsonPatchOptions, strategicMergePatchOptions } from '../shared/kube/patch.js';
 import type { JsonPatchOperation } from '../shared/kube/patch.js';
 import { SNAPSHOT_API_GROUP, SNAPSHOT_API_VERSION } from './snapshot-types.js';
 import type { VolumeSnapshot, VolumeSnapshotContent } from './snapshot-types.js';
@@ -26,6 +26,12 @@ export interface ProvisionerKube {
   jsonPatchVolume(name: string, ops: JsonPatchOperation[]): Promise<V1PersistentVolume>;
   /** Deletes a volume only if it still has this UID. */
   deletePersistentVolume(name: string, uid: string): Promise<void>;
+  /**
+   * Removes one finalizer from a volume whatever else its list holds (a strategic merge patch, so KCM dropping
+   * pv-protection at the same moment cannot fail it); the UID in the patch makes another volume of the same name
+   * fail (uid is immutable).
+   */
+  removeVolumeFinalizer(name: string, uid: string, finalizer: string): Promise<void>;
   /** A Secret's data, decoded; throws a KubeApiError (isNotFound) when it does not exist. */
   getSecretData(namespace: string, name: string): Promise<Record<string, string>>;
   getVolumeAttributesClass(name: string): Promise<V1VolumeAttributesClass>;
@@ -67,6 +73,12 @@ export function provisionerKube(client: KubeClient): ProvisionerKube {
       annotate(`patch PersistentVolume ${name}`, () =>
         core.patchPersistentVolume({ name, body: ops }, jsonPatchOptions()),
       ),
+    removeVolumeFinalizer: async (name, uid, finalizer) => {
+      const body = { metadata: { uid, '$deleteFromPrimitiveList/finalizers': [finalizer] } };
+      await annotate(`patch PersistentVolume ${name}`, () =>
+        core.patchPersistentVolume({ name, body }, strategicMergePatchOptions()),
+      );
+    },
     deletePersistentVolume: async (name, uid) => {
       await annotate(`delete PersistentVolume ${name}`, () =>
         core.deletePersistentVolume({ name, body: { preconditions: { uid } } }),

@@ -136,7 +136,7 @@ describe('VolumeController with a CSI driver', () => {
       expect(deleteCalls()).toEqual([{ volumeId: 'vol-1', secrets: {} }]);
       expect(f.kube.calls.map((c) => [c.method, ...c.args])).toEqual([
         ['deletePersistentVolume', 'pv-1', 'uid-1'],
-        ['jsonPatchVolume', 'pv-1', finalizerRemoval],
+        ['removeVolumeFinalizer', 'pv-1', 'uid-1', FINALIZER_PV],
       ]);
       expect(f.recorder.events).toEqual([]);
     });
@@ -217,7 +217,7 @@ describe('VolumeController with a CSI driver', () => {
       const f = fixture(connection, [releasedVolume((pv) => (pv.metadata!.deletionTimestamp = new Date(0)))]);
       await f.controller.sync('pv-1');
       expect(deleteCalls()).toHaveLength(1);
-      expect(f.kube.calls.map((c) => c.method)).toEqual(['jsonPatchVolume']);
+      expect(f.kube.calls.map((c) => c.method)).toEqual(['removeVolumeFinalizer']);
     });
 
     it('records the deletion metrics with the class label', async () => {
@@ -406,7 +406,7 @@ describe('VolumeController with a CSI driver', () => {
 
       await expect(f.controller.sync('pv-1')).rejects.toThrow();
       expect(deleteCalls()).toHaveLength(1);
-      expect(f.kube.callsTo('jsonPatchVolume')).toEqual([]);
+      expect(f.kube.callsTo('removeVolumeFinalizer')).toEqual([]);
 
       await f.controller.sync('pv-1');
       expect(deleteCalls()).toHaveLength(1);
@@ -414,12 +414,12 @@ describe('VolumeController with a CSI driver', () => {
         ['pv-1', 'uid-1'],
         ['pv-1', 'uid-1'],
       ]);
-      expect(f.kube.callsTo('jsonPatchVolume')).toEqual([['pv-1', finalizerRemoval]]);
+      expect(f.kube.callsTo('removeVolumeFinalizer')).toEqual([['pv-1', 'uid-1', FINALIZER_PV]]);
     });
 
     it('finalizer removal failure: retried without a second DeleteVolume', async () => {
       const f = fixture(connection, [releasedVolume()]);
-      f.kube.failNext('jsonPatchVolume', { status: 409, reason: 'Conflict' });
+      f.kube.failNext('removeVolumeFinalizer', { status: 500, reason: 'InternalError' });
 
       await expect(f.controller.sync('pv-1')).rejects.toThrow('failed to remove finalizer from persistentvolume pv-1');
       // The cache now shows our DELETE; the retry only patches the finalizer away.
@@ -428,9 +428,9 @@ describe('VolumeController with a CSI driver', () => {
 
       expect(deleteCalls()).toHaveLength(1);
       expect(f.kube.callsTo('deletePersistentVolume')).toHaveLength(1);
-      expect(f.kube.callsTo('jsonPatchVolume')).toEqual([
-        ['pv-1', finalizerRemoval],
-        ['pv-1', finalizerRemoval],
+      expect(f.kube.callsTo('removeVolumeFinalizer')).toEqual([
+        ['pv-1', 'uid-1', FINALIZER_PV],
+        ['pv-1', 'uid-1', FINALIZER_PV],
       ]);
     });
 

@@ -13,11 +13,11 @@ import type { Logger } from '../shared/log/logger.js';
 import { deleteBackingVolume } from './delete-volume.js';
 import { DeletionTracker } from './deletion-tracker.js';
 import type { ProvisionerConfig } from './flags.js';
-import { EventReason } from './keys.js';
+import { EventReason, FINALIZER_PV } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
-import { finalizerUpkeepPatch, removeFinalizerPatch } from './volume-finalizer.js';
+import { finalizerUpkeepPatch } from './volume-finalizer.js';
 import { VolumeDeleteMetrics } from './volume-metrics.js';
-import { isBeingDeleted, isOwnedVolume, shouldDeleteVolume } from './volume-ownership.js';
+import { hasVolumeFinalizer, isBeingDeleted, isOwnedVolume, shouldDeleteVolume } from './volume-ownership.js';
 
 export interface VolumeControllerOptions {
   volumes: CacheReader<V1PersistentVolume>;
@@ -162,14 +162,15 @@ export class VolumeController {
     }
   }
 
-  /** Reads the PV again: our DELETE set its deletionTimestamp, and the finalizer patch must test the current list. */
+  /**
+   * The cache may not show our DELETE yet, and KCM drops its pv-protection finalizer at about the same time, so
+   * the removal must not depend on the list as cached: one index-free patch, tied to the UID.
+   */
   private async removeFinalizerAfterDelete(name: string, uid: string): Promise<void> {
     const current = this.options.volumes.get(name);
-    if (!current || current.metadata?.uid !== uid) return;
-    const ops = removeFinalizerPatch(current);
-    if (!ops) return;
+    if (!current || current.metadata?.uid !== uid || !hasVolumeFinalizer(current)) return;
     try {
-      await this.options.kube.jsonPatchVolume(name, ops);
+      await this.options.kube.removeVolumeFinalizer(name, uid, FINALIZER_PV);
     } catch (err) {
       if (isNotFound(err)) return;
       throw new Error(`failed to remove finalizer from persistentvolume ${name}: ${errorMessage(err)}`, {

@@ -66,6 +66,10 @@ export class FakeProvisionerKube implements ProvisionerKube {
     return this.volumes.get(name) ?? { metadata: { name } };
   }
 
+  async removeVolumeFinalizer(name: string, uid: string, finalizer: string): Promise<void> {
+    this.record('removeVolumeFinalizer', [name, uid, finalizer]);
+  }
+
   async deletePersistentVolume(name: string, uid: string): Promise<void> {
     this.record('deletePersistentVolume', [name, uid]);
     this.volumes.delete(name);
