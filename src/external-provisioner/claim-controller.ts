@@ -32,7 +32,6 @@ import type { ProtectionKube } from './protection-ports.js';
 import { buildVolume, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
 import type { ClaimAttempt, PreparedProvision, ProvisionContext, ProvisionerCapabilities } from './provision-claim.js';
 import { INFEASIBLE_MESSAGE_PREFIX, ProvisioningError, ProvisioningState } from './provisioning-errors.js';
-import { claimStorageClassName } from './pv.js';
 import { selectedNodeName, shouldProvision } from './should-provision.js';
 import { releaseSnapshotSource } from './source-protection.js';
 import type { TopologyRetryRecord } from './topology.js';
@@ -247,7 +246,7 @@ export class ClaimController {
       });
     } catch (err) {
       if (!(err instanceof InvalidClaimError)) throw err;
-      return this.reporter.fail({ claim, className: claimStorageClassName(claim) }, err.message);
+      return this.reporter.fail(claim, err.message);
     }
     const decision = shouldProvision({
       claim,
@@ -262,7 +261,7 @@ export class ClaimController {
         // Upstream's library only logs, counts and retries a missing StorageClass: no event.
         const error = new Error(decision.error);
         this.logger.error(error, 'Failed to get the StorageClass of claim', { pvc: claimKey(claim) });
-        this.metrics?.failedAttempt(metricLabels(claim, decision.className));
+        this.metrics?.failedAttempt(metricLabels(claim));
         throw error;
       }
       this.logger.v(5).info('Not provisioning claim', { pvc: claimKey(claim), reason: decision.reason });
@@ -294,11 +293,10 @@ export class ClaimController {
       );
       return;
     }
-    const className = storageClass.metadata?.name ?? '';
     if (storageClass.provisioner !== this.context.driverName) {
       // Only a migrated in-tree claim gets here (migrated-to names us); translation is not implemented.
       const message = `provisioning for StorageClass provisioner "${storageClass.provisioner}" (CSI migration) is not supported yet by this provisioner`;
-      return this.reporter.fail({ claim, className }, message);
+      return this.reporter.fail(claim, message);
     }
     const started = this.clock.monotonic();
     let result: { pv: V1PersistentVolume; prepared: PreparedProvision } | undefined;
@@ -310,8 +308,9 @@ export class ClaimController {
     // Durable mode: the claim is gone or being deleted, CreateVolume was not called.
     if (!result) return;
     const { pv, prepared } = result;
-    this.metrics?.succeeded(metricLabels(claim, className), (this.clock.monotonic() - started) / 1000);
     await this.save(pv);
+    // As upstream's library, the duration includes the first attempt to save the PV.
+    this.metrics?.succeeded(metricLabels(claim), (this.clock.monotonic() - started) / 1000);
     // Upstream (§4.4) releases the restored snapshot once the restore succeeded; a failed save is retried in the
     // background and never calls CreateVolume again, so the snapshot is no longer needed either way.
     if (prepared.protectedSnapshot && this.context.protection) {
@@ -397,11 +396,11 @@ export class ClaimController {
     const message = `failed to provision volume with StorageClass "${className}": ${error.message}`;
     const eventMessage = error.infeasible ? `${INFEASIBLE_MESSAGE_PREFIX} ${message}` : message;
     if (error.state === ProvisioningState.Reschedule && selectedNodeName(claim) !== '') {
-      this.reporter.report({ claim, className }, eventMessage);
+      this.reporter.report(claim, eventMessage);
       await this.reschedule(claim);
       return;
     }
-    return this.reporter.fail({ claim, className }, message, eventMessage);
+    return this.reporter.fail(claim, message, eventMessage);
   }
 
   /** Drops the selected node so the scheduler picks another one; the claim comes back with a new annotation. */

@@ -6,18 +6,13 @@ import type { ClaimMetricLabels, ClaimMetrics } from './claim-metrics.js';
 import { dataSourceLabel } from './data-source.js';
 import { EventReason } from './keys.js';
 
-/** A claim and the StorageClass name its metrics are labelled with. */
-export interface ClaimTarget {
-  claim: V1PersistentVolumeClaim;
-  className: string;
-}
-
 export function claimReference(claim: V1PersistentVolumeClaim): V1ObjectReference {
   return objectReference(claim, 'v1', 'PersistentVolumeClaim') ?? { name: claim.metadata?.name };
 }
 
-export function metricLabels(claim: V1PersistentVolumeClaim, className: string): ClaimMetricLabels {
-  return { class: className, source: dataSourceLabel(claim) };
+/** Upstream's library labels with `spec.storageClassName` as written (not the beta annotation, not the default). */
+export function metricLabels(claim: V1PersistentVolumeClaim): ClaimMetricLabels {
+  return { class: claim.spec?.storageClassName ?? '', source: dataSourceLabel(claim) };
 }
 
 /** The events, logs and metrics of a provisioning attempt's outcome. */
@@ -48,14 +43,14 @@ export class ClaimReporter {
     });
   }
 
-  report(target: ClaimTarget, eventMessage: string): void {
-    this.recorder.event(claimReference(target.claim), 'Warning', EventReason.ProvisioningFailed, eventMessage);
-    this.metrics?.failedAttempt(metricLabels(target.claim, target.className));
+  report(claim: V1PersistentVolumeClaim, eventMessage: string): void {
+    this.recorder.event(claimReference(claim), 'Warning', EventReason.ProvisioningFailed, eventMessage);
+    this.metrics?.failedAttempt(metricLabels(claim));
   }
 
   /** Reports a failed attempt and throws, so the queue retries the claim with backoff. */
-  fail(target: ClaimTarget, message: string, eventMessage = message): never {
-    this.report(target, eventMessage);
+  fail(claim: V1PersistentVolumeClaim, message: string, eventMessage = message): never {
+    this.report(claim, eventMessage);
     throw new Error(message);
   }
 }

@@ -25,7 +25,7 @@ export type ShouldProvisionResult =
   /** Not ours or nothing to do: stop silently. */
   | { provision: false; reason: string }
   /** Ours, but the StorageClass cannot be used: a failure to report and retry. */
-  | { provision: false; error: string; className: string };
+  | { provision: false; error: string };
 
 /** The lib's `shouldProvision` plus the CSI qualifier (§4.1), read from the caches only. */
 export function shouldProvision(options: ShouldProvisionOptions): ShouldProvisionResult {
@@ -39,7 +39,7 @@ export function shouldProvision(options: ShouldProvisionOptions): ShouldProvisio
   const className = claimStorageClassName(claim);
   const storageClass = className ? options.classes.get(className) : undefined;
   if (!storageClass) {
-    return { provision: false, error: `storageclass.storage.k8s.io "${className}" not found`, className };
+    return { provision: false, error: `storageclass.storage.k8s.io "${className}" not found` };
   }
   if (storageClass.volumeBindingMode === 'WaitForFirstConsumer' && !selectedNodeName(claim)) {
     return { provision: false, reason: 'waiting for the scheduler to select a node' };
