@@ -405,6 +405,21 @@ describe('ClaimController secrets', () => {
   });
 });
 
+describe('ClaimController driver capabilities', () => {
+  it.each([
+    [{ controllerService: false }, 'plugin CONTROLLER_SERVICE'],
+    [{ createDeleteVolume: false }, 'controller CREATE_DELETE_VOLUME'],
+  ])('fails every claim of a driver without %o like upstream (no start-up error)', async (capabilities, missing) => {
+    const f = await start({ capabilities });
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow(missing);
+    expect(f.recorder.events.at(-1)?.message).toBe(
+      `failed to provision volume with StorageClass "sc": CSI driver does not support dynamic provisioning: ${missing} capability is not reported`,
+    );
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(0);
+  });
+});
+
 describe('ClaimController data sources', () => {
   it('refuses a snapshot source when the driver cannot restore snapshots', async () => {
     const f = await start();

@@ -47,7 +47,7 @@ describe('controller_persistentvolumeclaim_provision_* labels and timing', () =>
     const metric = await f.registry
       .getSingleMetric('controller_persistentvolumeclaim_provision_duration_seconds')
       ?.get();
-    const sum = metric?.values.find((v) => v.metricName?.endsWith('_sum'));
+    const sum = metric?.values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_sum'));
     expect(sum?.value).toBeGreaterThanOrEqual(3);
   });
 });

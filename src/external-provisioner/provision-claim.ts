@@ -45,6 +45,9 @@ import type { TopologyRetryRecord } from './topology.js';
 const CLEANUP_ATTEMPTS = 5;
 
 export interface ProvisionerCapabilities {
+  /** Plugin CONTROLLER_SERVICE and controller CREATE_DELETE_VOLUME: every claim needs both. */
+  controllerService: boolean;
+  createDeleteVolume: boolean;
   topology: boolean;
   singleNodeMultiWriter: boolean;
   /** CLONE_VOLUME: PVC data sources. */
@@ -192,13 +195,18 @@ export async function prepareProvision(
   };
 }
 
-/** Upstream `checkDriverCapabilities` for what this claim needs beyond plain provisioning. */
+/** Upstream `checkDriverCapabilities`: plain provisioning, then what this claim's source and VAC need. */
 function checkRequiredCapabilities(
   capabilities: ProvisionerCapabilities,
   needs: { dataSource: DataSourceKind; vac: boolean },
 ): void {
   let message: string | undefined;
-  if (needs.dataSource.kind === 'snapshot' && !capabilities.snapshots) {
+  if (!capabilities.controllerService) {
+    message = 'CSI driver does not support dynamic provisioning: plugin CONTROLLER_SERVICE capability is not reported';
+  } else if (!capabilities.createDeleteVolume) {
+    message =
+      'CSI driver does not support dynamic provisioning: controller CREATE_DELETE_VOLUME capability is not reported';
+  } else if (needs.dataSource.kind === 'snapshot' && !capabilities.snapshots) {
     message =
       'CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported';
   } else if (needs.dataSource.kind === 'clone' && !capabilities.cloning) {

@@ -175,6 +175,8 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     driverName: driver.name,
     provisionerIdentity: identity,
     capabilities: {
+      controllerService: driver.controllerService,
+      createDeleteVolume: driver.createDeleteVolume,
       topology,
       singleNodeMultiWriter: driver.singleNodeMultiWriter,
       cloning: driver.cloning,

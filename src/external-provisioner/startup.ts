@@ -9,6 +9,9 @@ import { ControllerServiceCapability_RPC_Type, PluginCapability_Service_Type } f
 /** What the driver told us at start-up, read once: a restart re-reads it. */
 export interface DriverInfo {
   name: string;
+  /** CONTROLLER_SERVICE and CREATE_DELETE_VOLUME: without both every claim fails, as upstream (no start-up error). */
+  controllerService: boolean;
+  createDeleteVolume: boolean;
   /** VOLUME_ACCESSIBILITY_CONSTRAINTS reported (before the Topology feature gate). */
   accessibilityConstraints: boolean;
   singleNodeMultiWriter: boolean;
@@ -18,11 +21,7 @@ export interface DriverInfo {
   modifyVolume: boolean;
 }
 
-/**
- * Start-up handshake as upstream: probe until ready, GetPluginInfo, plugin and
- * controller capabilities. A driver without a controller service or without
- * CREATE_DELETE_VOLUME cannot provision: that is a start-up error.
- */
+/** Start-up handshake as upstream: probe until ready, GetPluginInfo, plugin and controller capabilities. */
 export async function discoverDriver(options: {
   conn: CsiConnection;
   logger: Logger;
@@ -34,19 +33,11 @@ export async function discoverDriver(options: {
   const name = await getDriverName(conn, timeoutMs);
   logger.info('Detected CSI driver', { driver: name });
   const plugin = await getPluginCapabilities(conn, timeoutMs);
-  if (!plugin.has(PluginCapability_Service_Type.CONTROLLER_SERVICE)) {
-    throw new Error(
-      'CSI driver does not support dynamic provisioning: plugin CONTROLLER_SERVICE capability is not reported',
-    );
-  }
   const controller = await getControllerCapabilities(conn, timeoutMs);
-  if (!controller.has(ControllerServiceCapability_RPC_Type.CREATE_DELETE_VOLUME)) {
-    throw new Error(
-      'CSI driver does not support dynamic provisioning: controller CREATE_DELETE_VOLUME capability is not reported',
-    );
-  }
   return {
     name,
+    controllerService: plugin.has(PluginCapability_Service_Type.CONTROLLER_SERVICE),
+    createDeleteVolume: controller.has(ControllerServiceCapability_RPC_Type.CREATE_DELETE_VOLUME),
     accessibilityConstraints: plugin.has(PluginCapability_Service_Type.VOLUME_ACCESSIBILITY_CONSTRAINTS),
     singleNodeMultiWriter: controller.has(ControllerServiceCapability_RPC_Type.SINGLE_NODE_MULTI_WRITER),
     publishUnpublish: controller.has(ControllerServiceCapability_RPC_Type.PUBLISH_UNPUBLISH_VOLUME),
