@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { createMockStorageClass } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
 // A clone from a claim in another namespace (dataSourceRef.namespace), which needs the alpha
 // CrossNamespaceVolumeDataSource gate on kube-apiserver and the provisioner, and a Gateway API
 // ReferenceGrant in the source namespace.
 
-const driverName = 'io.kubernetes.storage.mock';
 const cluster = useTestCluster('provisioner-cross-namespace', {
   controllerManager: true,
   mockDriver: true,
@@ -30,12 +30,7 @@ beforeAll(async () => {
   const c = cluster();
   await c.installReferenceGrantCrd();
   for (const name of ['golden', 'apps']) await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name } });
-  await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-    metadata: { name: 'mock' },
-    provisioner: driverName,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-  });
+  await createMockStorageClass(c, 'mock');
   const kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   // The opt-in rule of manifests/rbac/csi-provisioner.yaml that the gate needs.
   await c.admin.must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {

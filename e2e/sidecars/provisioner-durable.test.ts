@@ -2,9 +2,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { createMockStorageClass } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
-const driverName = 'io.kubernetes.storage.mock';
 const namespace = 'durable-e2e';
 const inFlightFinalizer = 'external-provisioner.volume.kubernetes.io/provisioning-in-flight';
 const cluster = useTestCluster('provisioner-durable', { controllerManager: true, mockDriver: true });
@@ -19,12 +19,7 @@ interface Claim {
 beforeAll(async () => {
   const c = cluster();
   await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
-  await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-    metadata: { name: 'durable' },
-    provisioner: driverName,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-  });
+  await createMockStorageClass(c, 'durable');
   kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   bundle = await bundleSidecar('csi-provisioner');
 });

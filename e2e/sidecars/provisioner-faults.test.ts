@@ -4,9 +4,9 @@ import { discardLogger } from '../../src/shared/log/logger.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { createMockStorageClass, loggedCreateVolumeRequests } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
-const driverName = 'io.kubernetes.storage.mock';
 const namespace = 'faults-e2e';
 const leasePath = '/apis/coordination.k8s.io/v1/namespaces/default/leases/io-kubernetes-storage-mock';
 const cluster = useTestCluster('provisioner-faults', { controllerManager: true, mockDriver: true });
@@ -27,12 +27,7 @@ interface VolumeList {
 beforeAll(async () => {
   const c = cluster();
   await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
-  await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-    metadata: { name: 'faults' },
-    provisioner: driverName,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-  });
+  await createMockStorageClass(c, 'faults');
   kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   bundle = await bundleSidecar('csi-provisioner');
 });
@@ -66,14 +61,7 @@ function startProvisioner(args: string[], identity?: string): SidecarProcess {
 
 /** Volume names of the CreateVolume requests a provisioner sent, from its "GRPC call" trace lines. */
 function createVolumeNames(proc: SidecarProcess): string[] {
-  const names: string[] = [];
-  for (const line of proc.log.split('\n')) {
-    if (!line.includes('"GRPC call"') || !line.includes('CreateVolume')) continue;
-    const record = JSON.parse(line) as { msg: string; method: string; request: string };
-    if (record.msg !== 'GRPC call' || record.method !== '/csi.v1.Controller/CreateVolume') continue;
-    names.push((JSON.parse(record.request) as { name: string }).name);
-  }
-  return names;
+  return loggedCreateVolumeRequests(proc.log).map((request) => request.name);
 }
 
 async function createClaim(name: string): Promise<Claim> {

@@ -12,6 +12,7 @@ import { discardLogger } from '../../src/shared/log/logger.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { MOCK_DRIVER, createMockStorageClass } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
 // Provisioning scenarios beyond the plain claim: delayed binding, raw block, StorageClass secrets, clones and
@@ -19,7 +20,6 @@ import { waitUntil } from '../fixture/managed-process.js';
 // provisioner asked the driver for is read, decoded, on a recording proxy between the two rather than parsed from
 // the driver's log.
 
-const driverName = 'io.kubernetes.storage.mock';
 const namespace = 'scenarios-e2e';
 const nodeName = 'e2e-node';
 const snapshotApi = '/apis/snapshot.storage.k8s.io/v1';
@@ -77,13 +77,15 @@ beforeAll(async () => {
   await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
   // Acting as a node without a kubelet: the scheduler only needs a name to put into selected-node.
   await c.admin.must('POST', '/api/v1/nodes', { metadata: { name: nodeName } });
-  await storageClass('immediate', 'Immediate');
-  await storageClass('delayed', 'WaitForFirstConsumer');
-  await storageClass('secured', 'Immediate', {
-    'csi.storage.k8s.io/provisioner-secret-name': '${pvc.name}-secret',
-    'csi.storage.k8s.io/provisioner-secret-namespace': '${pvc.namespace}',
-    'csi.storage.k8s.io/controller-publish-secret-name': '${pv.name}-publish',
-    'csi.storage.k8s.io/controller-publish-secret-namespace': '${pvc.namespace}',
+  await createMockStorageClass(c, 'immediate');
+  await createMockStorageClass(c, 'delayed', { volumeBindingMode: 'WaitForFirstConsumer' });
+  await createMockStorageClass(c, 'secured', {
+    parameters: {
+      'csi.storage.k8s.io/provisioner-secret-name': '${pvc.name}-secret',
+      'csi.storage.k8s.io/provisioner-secret-namespace': '${pvc.namespace}',
+      'csi.storage.k8s.io/controller-publish-secret-name': '${pv.name}-publish',
+      'csi.storage.k8s.io/controller-publish-secret-namespace': '${pvc.namespace}',
+    },
   });
   const kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   csi = await CsiConnection.connect({ address: c.driverSocket, logger: discardLogger() });
@@ -150,20 +152,6 @@ async function startRecordingProxy(socket: string, driver: CsiConnection): Promi
     server.bindAsync(`unix://${socket}`, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
   });
   return server;
-}
-
-async function storageClass(
-  name: string,
-  volumeBindingMode: string,
-  parameters: Record<string, string> = {},
-): Promise<void> {
-  await cluster().admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-    metadata: { name },
-    provisioner: driverName,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode,
-    parameters,
-  });
 }
 
 async function createClaim(
@@ -244,7 +232,7 @@ describe('csi-provisioner scenarios against a real control plane and the mock CS
     // The storage-provisioner annotation makes the claim ours, as after a reschedule removed selected-node: only
     // the missing selected-node keeps the provisioner from acting (without it KCM would not even hand it over).
     const delayed = await createClaim('delayed', 'delayed', {
-      annotations: { 'volume.kubernetes.io/storage-provisioner': driverName },
+      annotations: { 'volume.kubernetes.io/storage-provisioner': MOCK_DRIVER },
     });
     // Created after the delayed claim, so once this one is Bound the provisioner has long seen the delayed one.
     await createClaim('marker', 'immediate');
@@ -400,7 +388,7 @@ describe('csi-provisioner scenarios against a real control plane and the mock CS
       apiVersion: 'snapshot.storage.k8s.io/v1',
       kind: 'VolumeSnapshotClass',
       metadata: { name: 'mock-snapshots' },
-      driver: driverName,
+      driver: MOCK_DRIVER,
       deletionPolicy: 'Delete',
     });
     const created = (await c.admin.must('POST', `${snapshotApi}/namespaces/${namespace}/volumesnapshots`, {
@@ -416,7 +404,7 @@ describe('csi-provisioner scenarios against a real control plane and the mock CS
       metadata: { name: 'backup-content' },
       spec: {
         deletionPolicy: 'Retain',
-        driver: driverName,
+        driver: MOCK_DRIVER,
         source: { snapshotHandle: snapshotId },
         volumeSnapshotClassName: 'mock-snapshots',
         volumeSnapshotRef: {

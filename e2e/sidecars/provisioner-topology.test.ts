@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { MOCK_DRIVER, createMockStorageClass, loggedCreateVolumeRequests } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
-const driverName = 'io.kubernetes.storage.mock';
 const namespace = 'topology-e2e';
 const zoneKey = 'topology.mock.example/zone';
 const selectedNodeAnnotation = 'volume.kubernetes.io/selected-node';
@@ -45,20 +45,11 @@ beforeAll(async () => {
     await c.admin.must('POST', '/api/v1/nodes', { metadata: { name, labels: { [zoneKey]: zone } } });
     await c.admin.must('POST', '/apis/storage.k8s.io/v1/csinodes', {
       metadata: { name },
-      spec: { drivers: [{ name: driverName, nodeID: name, topologyKeys: [zoneKey] }] },
+      spec: { drivers: [{ name: MOCK_DRIVER, nodeID: name, topologyKeys: [zoneKey] }] },
     });
   }
-  for (const [name, mode] of [
-    ['zonal-immediate', 'Immediate'],
-    ['zonal-wffc', 'WaitForFirstConsumer'],
-  ]) {
-    await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-      metadata: { name },
-      provisioner: driverName,
-      reclaimPolicy: 'Delete',
-      volumeBindingMode: mode,
-    });
-  }
+  await createMockStorageClass(c, 'zonal-immediate');
+  await createMockStorageClass(c, 'zonal-wffc', { volumeBindingMode: 'WaitForFirstConsumer' });
   const kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   // JSON logs at -v=5 carry every CreateVolume request as the provisioner sent it.
   provisioner = new SidecarProcess(await bundleSidecar('csi-provisioner'), [
@@ -105,26 +96,17 @@ async function claimEvents(name: string): Promise<{ reason: string; type: string
 
 /** The CreateVolume requests the provisioner sent for one volume name, from its "GRPC call" trace lines. */
 function createVolumeCalls(volumeName: string): CreateVolumeCall[] {
-  const calls: CreateVolumeCall[] = [];
-  for (const line of provisioner.log.split('\n')) {
-    if (!line.includes('"GRPC call"') || !line.includes('CreateVolume')) continue;
-    const record = JSON.parse(line) as { msg: string; method: string; request: string };
-    if (record.msg !== 'GRPC call' || record.method !== '/csi.v1.Controller/CreateVolume') continue;
-    const request = JSON.parse(record.request) as {
-      name: string;
-      accessibility_requirements?: {
-        requisite?: { segments: Record<string, string> }[];
-        preferred?: { segments: Record<string, string> }[];
-      };
-    };
-    if (request.name !== volumeName) continue;
-    calls.push({
+  type Segments = { segments: Record<string, string> }[];
+  return loggedCreateVolumeRequests<{
+    name: string;
+    accessibility_requirements?: { requisite?: Segments; preferred?: Segments };
+  }>(provisioner.log)
+    .filter((request) => request.name === volumeName)
+    .map((request) => ({
       name: request.name,
       requisite: (request.accessibility_requirements?.requisite ?? []).map((t) => t.segments),
       preferred: (request.accessibility_requirements?.preferred ?? []).map((t) => t.segments),
-    });
-  }
-  return calls;
+    }));
 }
 
 /** The zone each nodeSelectorTerm of the PV requires. */

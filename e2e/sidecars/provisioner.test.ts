@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { MOCK_DRIVER, createMockStorageClass } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
-const driverName = 'io.kubernetes.storage.mock';
 const namespace = 'provisioner-e2e';
 const cluster = useTestCluster('provisioner', { controllerManager: true, mockDriver: true });
 let provisioner: SidecarProcess;
@@ -29,20 +29,8 @@ interface EventList {
 beforeAll(async () => {
   const c = cluster();
   await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
-  await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-    metadata: { name: 'mock' },
-    provisioner: driverName,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-    parameters: { color: 'blue' },
-  });
-  await c.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-    metadata: { name: 'mock-bad' },
-    provisioner: driverName,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode: 'Immediate',
-    parameters: { 'csi.storage.k8s.io/no-such-key': 'x' },
-  });
+  await createMockStorageClass(c, 'mock', { parameters: { color: 'blue' } });
+  await createMockStorageClass(c, 'mock-bad', { parameters: { 'csi.storage.k8s.io/no-such-key': 'x' } });
   // The provisioner runs as its own ServiceAccount with the shipped RBAC.
   const kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   metricsPort = await freePort();
@@ -94,12 +82,12 @@ describe('csi-provisioner against a real control plane and CSI driver', () => {
       60_000,
     );
     const pv = await get(`/api/v1/persistentvolumes/${pvName}`);
-    expect(pv?.metadata.annotations?.['pv.kubernetes.io/provisioned-by']).toBe(driverName);
+    expect(pv?.metadata.annotations?.['pv.kubernetes.io/provisioned-by']).toBe(MOCK_DRIVER);
     expect(pv?.metadata.finalizers).toContain('external-provisioner.volume.kubernetes.io/finalizer');
-    expect(pv?.spec?.csi?.driver).toBe(driverName);
+    expect(pv?.spec?.csi?.driver).toBe(MOCK_DRIVER);
     expect(pv?.spec?.csi?.volumeHandle).toBeTruthy();
     expect(pv?.spec?.csi?.volumeAttributes?.['storage.kubernetes.io/csiProvisionerIdentity']).toMatch(
-      new RegExp(`^\\d+-\\d+-${driverName}$`),
+      new RegExp(`^\\d+-\\d+-${MOCK_DRIVER}$`),
     );
     expect(pv?.spec?.persistentVolumeReclaimPolicy).toBe('Delete');
     await waitUntil(

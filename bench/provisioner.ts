@@ -1,0 +1,181 @@
+// csi-provisioner benchmark on the local control plane (e2e/fixture/cluster.ts: etcd, kube-apiserver, KCM, the
+// Kubernetes e2e mock CSI driver). `npm run bench -- --help` for the options; bench/README.md for the method and
+// what each number means. Writes results.json, report.md and chart.svg to --out.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { bundleSidecar } from '../src/shared/testing/sidecar-bundle.js';
+import type { MemoryResult } from './provisioner/memory.js';
+import { runMemory } from './provisioner/memory.js';
+import { splitCommand } from './provisioner/provisioner-process.js';
+import type { BenchResults } from './provisioner/report.js';
+import { chart, markdownReport } from './provisioner/report.js';
+import { runThroughput } from './provisioner/scenario.js';
+
+const USAGE = `npm run bench -- [options]
+  --provisioner-cmd="CMD"   provisioner command; upstream flags are appended (default: node + a fresh bundle of src/)
+  --counts=100,1000         PVCs per burst
+  --qps=5/10,1000/2000      --kube-api-qps/--kube-api-burst settings
+  --memory-volumes=10000    PV+PVC pairs for the memory scenario (0: skip)
+  --floor-volumes=500       PVs of the raw-create floor on each cluster
+  --concurrency=16          requests in flight from the admin client
+  --stall-timeout=60        seconds without progress before a stage fails
+  --timeout=15s             the provisioner's --timeout
+  --out=bench/results       output directory
+  --quick                   = --counts=100 --memory-volumes=1000
+  --report=DIR              only rewrite DIR/report.md and DIR/chart.svg from DIR/results.json`;
+
+interface Options {
+  provisionerCmd?: string;
+  counts: number[];
+  qps: { qps: number; burst: number }[];
+  memoryVolumes: number;
+  floorVolumes: number;
+  concurrency: number;
+  stallS: number;
+  timeout: string;
+  out: string;
+  reportOnly?: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = {
+    counts: [100, 1000],
+    qps: [
+      { qps: 5, burst: 10 },
+      { qps: 1000, burst: 2000 },
+    ],
+    memoryVolumes: 10_000,
+    floorVolumes: 500,
+    concurrency: 16,
+    stallS: 60,
+    timeout: '15s',
+    out: 'bench/results',
+  };
+  const int = (v: string, name: string): number => {
+    if (!/^\d+$/.test(v)) throw new Error(`--${name} wants a whole number, got ${v}`);
+    return Number(v);
+  };
+  for (const arg of argv) {
+    if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    if (arg === '--quick') {
+      opts.counts = [100];
+      opts.memoryVolumes = 1000;
+      continue;
+    }
+    const m = /^--([a-z-]+)=(.*)$/s.exec(arg);
+    if (!m) throw new Error(`unknown argument ${arg}\n${USAGE}`);
+    const [, key, value] = m;
+    switch (key) {
+      case 'provisioner-cmd':
+        opts.provisionerCmd = value;
+        break;
+      case 'counts':
+        opts.counts = value.split(',').map((v) => int(v, key));
+        break;
+      case 'qps':
+        opts.qps = value.split(',').map((pair) => {
+          const [q, b] = pair.split('/');
+          if (!q || !b || !(Number(q) > 0)) throw new Error(`--qps wants QPS/BURST pairs, got ${pair}`);
+          return { qps: Number(q), burst: int(b, key) };
+        });
+        break;
+      case 'memory-volumes':
+        opts.memoryVolumes = int(value, key);
+        break;
+      case 'floor-volumes':
+        opts.floorVolumes = int(value, key);
+        break;
+      case 'concurrency':
+        opts.concurrency = int(value, key);
+        break;
+      case 'stall-timeout':
+        opts.stallS = int(value, key);
+        break;
+      case 'timeout':
+        opts.timeout = value;
+        break;
+      case 'out':
+        opts.out = value;
+        break;
+      case 'report':
+        opts.reportOnly = value;
+        break;
+      default:
+        throw new Error(`unknown option --${key}\n${USAGE}`);
+    }
+  }
+  return opts;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const opts = parseArgs(argv);
+  if (opts.reportOnly !== undefined) {
+    const saved = JSON.parse(readFileSync(join(opts.reportOnly, 'results.json'), 'utf8')) as BenchResults;
+    writeFileSync(join(opts.reportOnly, 'report.md'), markdownReport(saved));
+    writeFileSync(join(opts.reportOnly, 'chart.svg'), chart(saved));
+    return 0;
+  }
+  mkdirSync(join(opts.out, 'logs'), { recursive: true });
+  // The default measures the current sources, bundled exactly as `npm run build` does, on this Node.
+  const provisionerCmd = opts.provisionerCmd ?? `${process.execPath} ${await bundleSidecar('csi-provisioner')}`;
+  const command = splitCommand(provisionerCmd);
+  const cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? '?';
+  const results: BenchResults = {
+    startedAt: new Date().toISOString(),
+    machine: {
+      nproc: cpus().length,
+      cpu: cpuModel,
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+    },
+    command: ['npm run bench --', ...argv].join(' '),
+    provisionerCommand: opts.provisionerCmd ?? 'node <fresh bundle of src/external-provisioner>',
+    settings: {
+      counts: opts.counts,
+      qps: opts.qps,
+      memoryVolumes: opts.memoryVolumes,
+      floorVolumes: opts.floorVolumes,
+      concurrency: opts.concurrency,
+      stallTimeoutS: opts.stallS,
+      timeout: opts.timeout,
+    },
+    throughput: [],
+  };
+  // Written after every scenario, so a long run can be inspected (and survives a late failure).
+  const write = (): void => {
+    writeFileSync(join(opts.out, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
+    writeFileSync(join(opts.out, 'report.md'), markdownReport(results));
+    writeFileSync(join(opts.out, 'chart.svg'), chart(results));
+  };
+  const common = {
+    command,
+    outDir: opts.out,
+    concurrency: opts.concurrency,
+    stallMs: opts.stallS * 1000,
+    timeout: opts.timeout,
+  };
+  for (const { qps, burst } of opts.qps) {
+    for (const count of opts.counts) {
+      results.throughput.push(await runThroughput({ ...common, count, qps, burst, floorVolumes: opts.floorVolumes }));
+      write();
+    }
+  }
+  let memory: MemoryResult | undefined;
+  if (opts.memoryVolumes > 0) {
+    memory = await runMemory({ ...common, volumes: opts.memoryVolumes, settleMs: 5_000 });
+    results.memory = memory;
+    write();
+  }
+  console.log(`\n${markdownReport(results)}`);
+  console.log(`wrote ${join(opts.out, 'results.json')}, report.md, chart.svg`);
+  const failed = results.throughput.some((r) => r.error) || memory?.error !== undefined;
+  return failed ? 1 : 0;
+}
+
+// Exit explicitly: a leftover keep-alive socket or timer must not hold a finished run open.
+process.exit(await main());
