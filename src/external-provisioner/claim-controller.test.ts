@@ -279,13 +279,20 @@ describe('ClaimController failures', () => {
     expect(f.controller.unsavedCount).toBe(1);
     expect(f.recorder.reasons()).toEqual(['Provisioning']);
     await f.controller.sync(CLAIM_KEY); // the claim counts as provisioned meanwhile
-    await f.clock.advance(5);
+    // As the lib's unsavedpvs queue: the first retry at once, then client-go's 5 ms backoff.
+    expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(2);
+    await f.clock.advance(4);
     expect(f.controller.unsavedCount).toBe(1);
-    await f.clock.advance(10);
+    await f.clock.advance(1);
     expect(f.controller.unsavedCount).toBe(0);
     expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(3);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
     expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningSucceeded']);
+    const unsavedSeries = async (name: string): Promise<number | undefined> =>
+      (await f.registry.getSingleMetric(name)?.get())?.values.find((v) => v.labels.name === 'unsavedpvs')?.value;
+    expect(await unsavedSeries('workqueue_adds_total')).toBe(2); // the first add and the retry after its backoff
+    expect(await unsavedSeries('workqueue_retries_total')).toBe(1);
+    expect(await unsavedSeries('workqueue_depth')).toBe(0);
   });
 
   it('bad claim input becomes a ProvisioningFailed event, not an exception escaping as a crash', async () => {

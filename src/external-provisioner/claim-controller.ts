@@ -37,6 +37,7 @@ import { releaseSnapshotSource } from './source-protection.js';
 import type { TopologyRetryRecord } from './topology.js';
 import { SavedVolumes } from './saved-volumes.js';
 import { UnsavedVolumes } from './unsaved-volumes.js';
+import { WorkQueueMetricsFactory } from '../shared/controller/metrics.js';
 
 export { SAVED_VOLUME_TTL_MS } from './saved-volumes.js';
 
@@ -150,6 +151,7 @@ export class ClaimController {
       kube: options.kube,
       clock: options.clock,
       logger: options.logger,
+      ...(options.registry ? { metrics: WorkQueueMetricsFactory.forRegistry(options.registry) } : {}),
       onSaved: (pv) => {
         this.savedVolumes.remember(pv);
         this.reporter.succeeded(pv);

@@ -1,10 +1,16 @@
 import type { V1PersistentVolume } from '@kubernetes/client-node';
-import type { Clock, TimerHandle } from '../shared/clock/clock.js';
-import { defaultControllerRateLimiter } from '../shared/controller/rate-limiter.js';
+import type { Clock } from '../shared/clock/clock.js';
+import { runWorkers } from '../shared/controller/controller.js';
+import type { WorkQueueMetricsFactory } from '../shared/controller/metrics.js';
 import type { RateLimiter } from '../shared/controller/rate-limiter.js';
+import { WorkQueue } from '../shared/controller/work-queue.js';
 import { isAlreadyExists } from '../shared/kube/errors.js';
+import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import type { ProvisionerKube } from './kube-ports.js';
+
+/** The lib's queue name, so `workqueue_*{name="unsavedpvs"}` dashboards keep working. */
+export const UNSAVED_QUEUE_NAME = 'unsavedpvs';
 
 export interface UnsavedVolumesOptions {
   kube: ProvisionerKube;
@@ -12,29 +18,36 @@ export interface UnsavedVolumesOptions {
   logger: Logger;
   /** Called once per volume when it is finally saved. */
   onSaved: (pv: V1PersistentVolume) => void;
+  metrics?: WorkQueueMetricsFactory;
   /** client-go's default controller limiter (5 ms → 1000 s per volume, 10 qps overall) unless given. */
   rateLimiter?: RateLimiter<string>;
 }
 
 /**
- * PVs whose volume exists on the driver but whose object could not be created (the lib's `unsavedpvs` queue).
- * They are retried forever and never cause a second CreateVolume; the volume is never deleted for this reason.
- * In memory only: a restart loses them (a leak window upstream has too).
+ * PVs whose volume exists on the driver but whose object could not be created (the lib's `unsavedpvs` queue: the
+ * first retry at once, then per-volume backoff). They are retried forever and never cause a second CreateVolume;
+ * the volume is never deleted for this reason. In memory only: a restart loses them (a leak window upstream has
+ * too).
  */
 export class UnsavedVolumes {
   private readonly kube: ProvisionerKube;
-  private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly onSaved: (pv: V1PersistentVolume) => void;
-  private readonly rateLimiter: RateLimiter<string>;
-  private readonly pending = new Map<string, { pv: V1PersistentVolume; timer: TimerHandle }>();
+  private readonly queue: WorkQueue<string>;
+  private readonly pending = new Map<string, V1PersistentVolume>();
 
   constructor(options: UnsavedVolumesOptions) {
     this.kube = options.kube;
-    this.clock = options.clock;
     this.logger = options.logger;
     this.onSaved = options.onSaved;
-    this.rateLimiter = options.rateLimiter ?? defaultControllerRateLimiter<string>(options.clock);
+    this.queue = new WorkQueue<string>({
+      name: UNSAVED_QUEUE_NAME,
+      clock: options.clock,
+      ...(options.rateLimiter ? { rateLimiter: options.rateLimiter } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    });
+    // One worker: saves are rare and each is one request; the queue exists from the start like upstream's.
+    void runWorkers({ queue: this.queue, workers: 1, sync: (name) => this.save(name), logger: options.logger });
   }
 
   has(pvName: string): boolean {
@@ -46,33 +59,28 @@ export class UnsavedVolumes {
   }
 
   add(pv: V1PersistentVolume): void {
-    this.schedule(pv.metadata?.name ?? '', pv);
+    const name = pv.metadata?.name ?? '';
+    this.pending.set(name, pv);
+    this.queue.add(name);
   }
 
-  /** Cancels the retries (shutdown); the PVs are lost, as on a restart. */
+  /** Stops the retries (shutdown); the PVs are lost, as on a restart. */
   stop(): void {
-    for (const { timer } of this.pending.values()) timer.cancel();
     this.pending.clear();
+    this.queue.shutDown();
   }
 
-  private schedule(name: string, pv: V1PersistentVolume): void {
-    const timer = this.clock.after(this.rateLimiter.when(name), () => void this.save(name, pv));
-    this.pending.set(name, { pv, timer });
-  }
-
-  private async save(name: string, pv: V1PersistentVolume): Promise<void> {
+  private async save(name: string): Promise<void> {
+    const pv = this.pending.get(name);
+    if (!pv) return;
     try {
       await this.kube.createPersistentVolume(pv);
     } catch (err) {
       if (!isAlreadyExists(err)) {
-        if (!this.pending.has(name)) return; // stopped meanwhile
-        this.logger.error(err, 'Failed to save PersistentVolume, will retry', { pv: name });
-        this.schedule(name, pv);
-        return;
+        throw new Error(`failed to save PersistentVolume ${name}: ${errorText(err)}`, { cause: err });
       }
     }
     if (!this.pending.delete(name)) return;
-    this.rateLimiter.forget(name);
     this.logger.v(2).info('Saved PersistentVolume after retrying', { pv: name });
     this.onSaved(pv);
   }
