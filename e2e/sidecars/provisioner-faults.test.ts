@@ -1,10 +1,8 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CsiConnection } from '../../src/shared/csi/connection.js';
-import { discardLogger } from '../../src/shared/log/logger.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
-import { createMockStorageClass, loggedCreateVolumeRequests } from '../fixture/mock-storage.js';
+import { createMockStorageClass, driverVolumeNames, loggedCreateVolumeRequests } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
 const namespace = 'faults-e2e';
@@ -88,16 +86,6 @@ async function volumesOfClaim(uid: string): Promise<string[]> {
 }
 
 /** The names (volume_context "name", which the mock sets to the request name) of the volumes the driver holds. */
-async function driverVolumeNames(): Promise<string[]> {
-  const conn = await CsiConnection.connect({ address: cluster().driverSocket, logger: discardLogger() });
-  try {
-    const { entries } = await conn.call('ListVolumes', {}, { timeoutMs: 10_000 });
-    return entries.map((e) => e.volume?.volumeContext.name ?? '');
-  } finally {
-    conn.close();
-  }
-}
-
 async function warningEvents(claimNames: string[]): Promise<{ reason: string; message: string }[]> {
   const list = (await cluster().admin.must('GET', `/api/v1/namespaces/${namespace}/events`)) as {
     items: { type: string; reason: string; message: string; involvedObject: { name: string } }[];
@@ -138,7 +126,7 @@ describe('csi-provisioner under driver and replica faults', () => {
     const names = createVolumeNames(provisioner);
     expect(names.length).toBeGreaterThanOrEqual(3);
     expect(new Set(names)).toEqual(new Set([volumeName]));
-    expect((await driverVolumeNames()).filter((n) => n === volumeName)).toHaveLength(1);
+    expect((await driverVolumeNames(cluster())).filter((n) => n === volumeName)).toHaveLength(1);
   });
 
   it('provisions with exactly one of two replicas and hands over when the leader is killed', async () => {
@@ -180,7 +168,7 @@ describe('csi-provisioner under driver and replica faults', () => {
     expect(createVolumeNames(standby)).toEqual([secondName]);
     expect(await volumesOfClaim(first.metadata.uid)).toEqual([firstName]);
     expect(await volumesOfClaim(second.metadata.uid)).toEqual([secondName]);
-    const onDriver = await driverVolumeNames();
+    const onDriver = await driverVolumeNames(cluster());
     expect(onDriver.filter((n) => n === firstName)).toHaveLength(1);
     expect(onDriver.filter((n) => n === secondName)).toHaveLength(1);
     expect(await warningEvents(['first', 'second'])).toEqual([]);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
-import { MOCK_DRIVER, createMockStorageClass } from '../fixture/mock-storage.js';
+import { MOCK_DRIVER, createMockStorageClass, driverVolumeNames } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
 const namespace = 'provisioner-e2e';
@@ -96,6 +96,7 @@ describe('csi-provisioner against a real control plane and CSI driver', () => {
       30_000,
     );
     expect(c.driver?.log()).toContain('CreateVolume');
+    expect(await driverVolumeNames(c)).toContain(pvName);
 
     await c.admin.must('DELETE', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/data`);
     await waitUntil(
@@ -104,6 +105,7 @@ describe('csi-provisioner against a real control plane and CSI driver', () => {
       90_000,
     );
     expect(c.driver?.log()).toContain('DeleteVolume');
+    expect(await driverVolumeNames(c)).not.toContain(pvName);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(
       /csi_sidecar_operations_seconds_count\{driver_name="io.kubernetes.storage.mock",method_name="\/csi.v1.Controller\/CreateVolume",grpc_status_code="OK"\} 1/,
