@@ -22,7 +22,7 @@ describe('ClaimController driver capabilities', () => {
     const f = await start({ capabilities });
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow(missing);
     expect(f.recorder.events.at(-1)?.message).toBe(
-      `failed to provision volume with StorageClass "sc": CSI driver does not support dynamic provisioning: ${missing} capability is not reported`,
+      `CSI driver does not support dynamic provisioning: ${missing} capability is not reported`,
     );
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
     expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(0);
@@ -39,7 +39,7 @@ describe('ClaimController data sources', () => {
     };
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('CREATE_DELETE_SNAPSHOT');
     expect(f.recorder.events.at(-1)?.message).toBe(
-      'failed to provision volume with StorageClass "sc": CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported',
+      'CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported',
     );
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });

@@ -197,7 +197,7 @@ describe('ClaimController failures', () => {
     const failed = f.recorder.events.find((e) => e.reason === 'ProvisioningFailed');
     expect(failed).toMatchObject({
       type: 'Warning',
-      message: 'failed to provision volume with StorageClass "sc": rpc error: code = Internal desc = boom',
+      message: 'rpc error: code = Internal desc = boom',
     });
     expect(f.controller.inFlightCount).toBe(0);
     expect(f.queue.numRequeues(CLAIM_KEY)).toBe(1);
@@ -362,7 +362,7 @@ describe('ClaimController infeasible slow retry', () => {
     f.driver.fail('CreateVolume', status.INVALID_ARGUMENT, 'no such tier', 2);
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('InvalidArgument');
     expect(f.recorder.events.at(-1)?.message).toBe(
-      `${INFEASIBLE_MESSAGE_PREFIX} failed to provision volume with StorageClass "sc": rpc error: code = InvalidArgument desc = no such tier`,
+      `${INFEASIBLE_MESSAGE_PREFIX} rpc error: code = InvalidArgument desc = no such tier`,
     );
     const skipped = await f.controller.sync(CLAIM_KEY);
     expect(skipped).toEqual({ requeueAfterMs: INFEASIBLE_RETRY_DELAY_MS });
@@ -387,7 +387,7 @@ describe('ClaimController secrets', () => {
     f.classes.get('sc')!.parameters = { ...SECRET_PARAMS };
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
     expect(f.recorder.events.at(-1)?.message).toBe(
-      'failed to provision volume with StorageClass "sc": error getting secret creds in namespace default: secrets "creds" not found',
+      'error getting secret creds in namespace default: secrets "creds" not found',
     );
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });

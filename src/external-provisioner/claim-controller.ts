@@ -394,8 +394,8 @@ export class ClaimController {
       this.forgetClaim(uid);
     }
     if (error.infeasible) this.infeasible.add(uid, storageClass);
-    const className = storageClass.metadata?.name ?? '';
-    const message = `failed to provision volume with StorageClass "${className}": ${error.message}`;
+    // The event carries the error as it is, as upstream's library writes it since it logs with context.
+    const message = error.message;
     const eventMessage = error.infeasible ? `${INFEASIBLE_MESSAGE_PREFIX} ${message}` : message;
     if (error.state === ProvisioningState.Reschedule && selectedNodeName(claim) !== '') {
       this.reporter.report(claim, eventMessage);

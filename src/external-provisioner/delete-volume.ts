@@ -3,6 +3,8 @@ import type { CsiCaller } from '../shared/csi/connection.js';
 import type { CacheReader } from '../shared/kube/cache.js';
 import type { Logger } from '../shared/log/logger.js';
 import { deletionSecretReference } from './deletion-secrets.js';
+import { provisioningCapabilityProblem } from './driver-capabilities.js';
+import type { ProvisioningCapabilities } from './driver-capabilities.js';
 import type { ProvisionerKube } from './kube-ports.js';
 
 export interface DeleteBackingVolumeOptions {
@@ -12,12 +14,14 @@ export interface DeleteBackingVolumeOptions {
   volumeAttachments: CacheReader<V1VolumeAttachment>;
   kube: Pick<ProvisionerKube, 'getSecretData'>;
   csi: CsiCaller;
+  /** A driver without them gets no DeleteVolume, as upstream (its start-up does not refuse such a driver). */
+  capabilities: ProvisioningCapabilities;
   timeoutMs: number;
   logger: Logger;
 }
 
 /**
- * upstream's csiProvisioner.Delete: checks the PV, refuses while any
+ * upstream's csiProvisioner.Delete: checks the PV and the driver's capabilities, refuses while any
  * VolumeAttachment still names it, reads the deletion secret and calls
  * DeleteVolume under the operation timeout. Every failure is thrown with a
  * message fit for the VolumeFailedDelete event (never a secret's value).
@@ -32,6 +36,8 @@ export async function deleteBackingVolume(options: DeleteBackingVolumeOptions): 
   if (!volumeHandle) {
     throw new Error(`invalid CSI PV: persistentvolume ${name} has no spec.csi.volumeHandle`);
   }
+  const capabilityProblem = provisioningCapabilityProblem(options.capabilities);
+  if (capabilityProblem) throw new Error(capabilityProblem);
   const attachment = options.volumeAttachments.list().find((va) => va.spec?.source?.persistentVolumeName === name);
   if (attachment) {
     throw new Error(`persistentvolume ${name} is still attached to node ${attachment.spec?.nodeName ?? ''}`);

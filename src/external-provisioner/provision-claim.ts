@@ -16,6 +16,8 @@ import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { cloneContentSource } from './clone-source.js';
 import { buildCreateVolumeRequest, checkCreateVolumeResponse } from './create-volume-request.js';
+import { provisioningCapabilityProblem } from './driver-capabilities.js';
+import type { ProvisioningCapabilities } from './driver-capabilities.js';
 import type { PreparedCreateVolume } from './create-volume-request.js';
 import { classifyDataSource } from './data-source.js';
 import type { DataSourceKind } from './data-source.js';
@@ -44,10 +46,7 @@ import type { TopologyRetryRecord } from './topology.js';
 /** Upstream tries to delete an unusable new volume this many times within one --timeout. */
 const CLEANUP_ATTEMPTS = 5;
 
-export interface ProvisionerCapabilities {
-  /** Plugin CONTROLLER_SERVICE and controller CREATE_DELETE_VOLUME: every claim needs both. */
-  controllerService: boolean;
-  createDeleteVolume: boolean;
+export interface ProvisionerCapabilities extends ProvisioningCapabilities {
   topology: boolean;
   singleNodeMultiWriter: boolean;
   /** CLONE_VOLUME: PVC data sources. */
@@ -101,7 +100,8 @@ export interface PreparedProvision extends PreparedCreateVolume {
 
 /**
  * A source in another namespace (only reachable with the CrossNamespaceVolumeDataSource gate) needs a
- * ReferenceGrant there. A missing grant may be created later, so the claim is retried (NoChange), as upstream.
+ * ReferenceGrant there. A refusal ends the operation (Finished, as upstream's data source check); the claim is still
+ * retried with backoff, so a grant created later is found. Grants not listed yet are a transient NoChange.
  */
 function checkReferenceGrant(context: ProvisionContext, claim: V1PersistentVolumeClaim, source: DataSourceKind): void {
   if (source.kind !== 'clone' && source.kind !== 'snapshot') return;
@@ -114,7 +114,7 @@ function checkReferenceGrant(context: ProvisionContext, claim: V1PersistentVolum
     });
   }
   const refusal = crossNamespaceRefusal(claim, grants.list());
-  if (refusal) throw new ProvisioningError({ message: refusal, state: ProvisioningState.NoChange });
+  if (refusal) throw new ProvisioningError({ message: refusal, state: ProvisioningState.Finished });
 }
 
 /**
@@ -137,22 +137,21 @@ export async function prepareProvision(
   checkRequiredCapabilities(context.capabilities, { dataSource, vac: vacName !== '' });
   const parameters = storageClass.parameters ?? {};
   const warn = (message: string): void => context.logger.warn(message, { storageClass: storageClass.metadata?.name });
-  const refs = finished(() =>
-    getSecretReferences({
-      parameters,
-      pvName: attempt.pvName,
-      claim: {
-        name: claim.metadata?.name ?? '',
-        namespace: claim.metadata?.namespace ?? '',
-        annotations: claim.metadata?.annotations,
-      },
-      warn,
-    }),
-  );
   const fsType = finished(() => fsTypeFromParameters({ parameters, defaultFsType: '', warn }));
-  const driverParameters = finished(() =>
-    createVolumeParameters({ parameters, extraCreateMetadata: false, pvcName: '', pvcNamespace: '', pvName: '' }),
-  );
+  const requestOptions = {
+    claim,
+    storageClass,
+    volumeNamePrefix: context.config.volumeNamePrefix,
+    volumeNameUUIDLength: context.config.volumeNameUuidLength,
+    defaultFsType: context.config.defaultFsType,
+    fsTypeFromParameters: fsType,
+    extraCreateMetadata: context.config.extraCreateMetadata,
+    supportsSingleNodeMultiWriter: context.capabilities.singleNodeMultiWriter,
+  };
+  // The claim's own mistakes (selector, access modes, size) are final and found before anything is written, as
+  // upstream: a claim that can never be provisioned must not put a protection finalizer on its source.
+  const checked = buildCreateVolumeRequest({ ...requestOptions, parameters: {} });
+  if (!checked.ok) throw new ProvisioningError({ message: checked.error.message, state: ProvisioningState.Finished });
   const { contentSource, snapshot } = await volumeContentSource(context, attempt, dataSource);
   // Upstream §4.2 step 11: after validating the source, before CreateVolume (failures retry without it).
   const protectedSnapshot = context.protection
@@ -166,20 +165,30 @@ export async function prepareProvision(
     : undefined;
   const selectedNode = selectedNodeName(claim);
   const topology = accessibilityRequirements(context, attempt, selectedNode);
+  // Upstream retries secret-reference mistakes without ending the operation (NoChange): a claim annotation used
+  // by a template may still be added, and a CreateVolume that may be running stays tracked.
+  const refs = retried(() =>
+    getSecretReferences({
+      parameters,
+      pvName: attempt.pvName,
+      claim: {
+        name: claim.metadata?.name ?? '',
+        namespace: claim.metadata?.namespace ?? '',
+        annotations: claim.metadata?.annotations,
+      },
+      warn,
+    }),
+  );
   const secrets = refs.provisioner ? await readSecret(context.kube, refs.provisioner) : undefined;
+  const driverParameters = finished(() =>
+    createVolumeParameters({ parameters, extraCreateMetadata: false, pvcName: '', pvcNamespace: '', pvName: '' }),
+  );
   const mutableParameters = vacName ? await attributesClassParameters(context, vacName) : undefined;
   const built = buildCreateVolumeRequest({
-    claim,
-    storageClass,
-    volumeNamePrefix: context.config.volumeNamePrefix,
-    volumeNameUUIDLength: context.config.volumeNameUuidLength,
-    defaultFsType: context.config.defaultFsType,
-    fsTypeFromParameters: fsType,
+    ...requestOptions,
     parameters: driverParameters,
     secrets,
     topology,
-    extraCreateMetadata: context.config.extraCreateMetadata,
-    supportsSingleNodeMultiWriter: context.capabilities.singleNodeMultiWriter,
     contentSource,
     mutableParameters,
   });
@@ -200,21 +209,24 @@ function checkRequiredCapabilities(
   capabilities: ProvisionerCapabilities,
   needs: { dataSource: DataSourceKind; vac: boolean },
 ): void {
-  let message: string | undefined;
-  if (!capabilities.controllerService) {
-    message = 'CSI driver does not support dynamic provisioning: plugin CONTROLLER_SERVICE capability is not reported';
-  } else if (!capabilities.createDeleteVolume) {
-    message =
-      'CSI driver does not support dynamic provisioning: controller CREATE_DELETE_VOLUME capability is not reported';
-  } else if (needs.dataSource.kind === 'snapshot' && !capabilities.snapshots) {
-    message =
-      'CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported';
-  } else if (needs.dataSource.kind === 'clone' && !capabilities.cloning) {
-    message = 'CSI driver does not support clone operations: controller CLONE_VOLUME capability is not reported';
-  } else if (needs.vac && !capabilities.modifyVolume) {
-    message = 'CSI driver does not support VolumeAttributesClass: controller MODIFY_VOLUME capability is not reported';
-  }
+  const message = provisioningCapabilityProblem(capabilities) ?? claimCapabilityProblem(capabilities, needs);
   if (message) throw new ProvisioningError({ message, state: ProvisioningState.Finished });
+}
+
+function claimCapabilityProblem(
+  capabilities: ProvisionerCapabilities,
+  needs: { dataSource: DataSourceKind; vac: boolean },
+): string | undefined {
+  if (needs.dataSource.kind === 'snapshot' && !capabilities.snapshots) {
+    return 'CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported';
+  }
+  if (needs.dataSource.kind === 'clone' && !capabilities.cloning) {
+    return 'CSI driver does not support clone operations: controller CLONE_VOLUME capability is not reported';
+  }
+  if (needs.vac && !capabilities.modifyVolume) {
+    return 'CSI driver does not support VolumeAttributesClass: controller MODIFY_VOLUME capability is not reported';
+  }
+  return undefined;
 }
 
 /**
@@ -272,10 +284,18 @@ async function attributesClassParameters(context: ProvisionContext, vacName: str
 
 /** Runs a validation that, when it fails, fails the same way on every retry. */
 function finished<T>(validate: () => T): T {
+  return withState(validate, ProvisioningState.Finished);
+}
+
+function retried<T>(validate: () => T): T {
+  return withState(validate, ProvisioningState.NoChange);
+}
+
+function withState<T>(validate: () => T, state: ProvisioningState): T {
   try {
     return validate();
   } catch (err) {
-    throw new ProvisioningError({ message: errorText(err), state: ProvisioningState.Finished, cause: err });
+    throw new ProvisioningError({ message: errorText(err), state, cause: err });
   }
 }
 

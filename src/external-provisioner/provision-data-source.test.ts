@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
@@ -19,8 +20,6 @@ afterEach(async () => {
   await fixture?.stop();
   fixture = undefined;
 });
-
-const PREFIX = 'failed to provision volume with StorageClass "sc": ';
 
 function claimOf(f: ClaimControllerFixture): V1PersistentVolumeClaim {
   return f.claims.get(CLAIM_KEY)!;
@@ -153,7 +152,7 @@ describe('clone from a PersistentVolumeClaim', () => {
     const f = await startClone();
     arrange(f);
     expect(await failure(f)).toBe(
-      `${PREFIX}error getting handle for DataSource Type PersistentVolumeClaim by Name src: ${inner}`,
+      `error getting handle for DataSource Type PersistentVolumeClaim by Name src: ${inner}`,
     );
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });
@@ -161,7 +160,7 @@ describe('clone from a PersistentVolumeClaim', () => {
   it('needs CLONE_VOLUME', async () => {
     const f = await startClone({ capabilities: { cloning: false } });
     expect(await failure(f)).toBe(
-      `${PREFIX}CSI driver does not support clone operations: controller CLONE_VOLUME capability is not reported`,
+      `CSI driver does not support clone operations: controller CLONE_VOLUME capability is not reported`,
     );
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });
@@ -169,7 +168,7 @@ describe('clone from a PersistentVolumeClaim', () => {
   it('deletes a volume returned without content source and retries in the background', async () => {
     const f = await startClone();
     f.driver.enqueue('CreateVolume', { volume: { volumeId: 'empty-vol', capacityBytes: 1073741824n } });
-    expect(await failure(f)).toBe(`${PREFIX}volume content source missing`);
+    expect(await failure(f)).toBe(`volume content source missing`);
     expect(f.driver.callsTo('DeleteVolume')).toEqual([{ volumeId: 'empty-vol', secrets: {} }]);
     expect(f.controller.inFlightCount).toBe(1);
     expect(f.kube.callsTo('createPersistentVolume')).toHaveLength(0);
@@ -183,7 +182,7 @@ describe('clone from a PersistentVolumeClaim', () => {
     delete claimOf(f).spec!.dataSource;
     claimOf(f).spec!.dataSourceRef = { kind: 'PersistentVolumeClaim', name: 'src', namespace: 'other' };
     expect(await failure(f)).toBe(
-      `${PREFIX}dataSourceRef namespace specified but the CrossNamespaceVolumeDataSource feature is disabled`,
+      `dataSourceRef namespace specified but the CrossNamespaceVolumeDataSource feature is disabled`,
     );
   });
 
@@ -220,9 +219,20 @@ describe('clone from a PersistentVolumeClaim', () => {
     it("refuses, with upstream's message and a retry, a source no ReferenceGrant allows", async () => {
       const f = await startCrossNamespace([{ ...allowClaims, metadata: { name: 'elsewhere', namespace: 'default' } }]);
       expect(await failure(f)).toBe(
-        `${PREFIX}accessing other/src of PersistentVolumeClaim dataSource from default/pvc1 isn't allowed`,
+        `accessing other/src of PersistentVolumeClaim dataSource from default/pvc1 isn't allowed`,
       );
       expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    });
+
+    it('ends the operation on a refusal (Finished, as upstream), forgetting a CreateVolume that may run', async () => {
+      const grants = [allowClaims];
+      const f = await startCrossNamespace(grants);
+      f.driver.fail('CreateVolume', status.DEADLINE_EXCEEDED);
+      await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('DeadlineExceeded');
+      expect(f.controller.inFlightCount).toBe(1);
+      grants.length = 0;
+      await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow("isn't allowed");
+      expect(f.controller.inFlightCount).toBe(0);
     });
 
     it('waits for the ReferenceGrant cache and says what may be missing', async () => {
@@ -399,9 +409,7 @@ describe('restore from a VolumeSnapshot', () => {
   it.each(refused)('refuses %s', async (_name, arrange, inner) => {
     const f = await startRestore();
     arrange(f);
-    expect(await failure(f)).toBe(
-      `${PREFIX}error getting handle for DataSource Type VolumeSnapshot by Name snap: ${inner}`,
-    );
+    expect(await failure(f)).toBe(`error getting handle for DataSource Type VolumeSnapshot by Name snap: ${inner}`);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });
 
@@ -416,7 +424,7 @@ describe('restore from a VolumeSnapshot', () => {
   it.each(finished)('refuses %s without reading the snapshot', async (_name, arrange, message) => {
     const f = await startRestore();
     arrange(f);
-    expect(await failure(f)).toBe(`${PREFIX}${message}`);
+    expect(await failure(f)).toBe(`${message}`);
     expect(f.kube.callsTo('getVolumeSnapshot')).toHaveLength(0);
   });
 
@@ -424,7 +432,7 @@ describe('restore from a VolumeSnapshot', () => {
     const f = await startRestore();
     f.kube.failNext('getVolumeSnapshot', { status: 500, reason: 'InternalError', message: 'etcd down' });
     expect(await failure(f)).toBe(
-      `${PREFIX}error getting handle for DataSource Type VolumeSnapshot by Name snap: error getting snapshot snap from api server: etcd down`,
+      `error getting handle for DataSource Type VolumeSnapshot by Name snap: error getting snapshot snap from api server: etcd down`,
     );
     await f.controller.sync(CLAIM_KEY);
     expect(f.recorder.reasons().at(-1)).toBe('ProvisioningSucceeded');
@@ -433,7 +441,7 @@ describe('restore from a VolumeSnapshot', () => {
   it('needs CREATE_DELETE_SNAPSHOT', async () => {
     const f = await startRestore({ capabilities: { snapshots: false } });
     expect(await failure(f)).toBe(
-      `${PREFIX}CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported`,
+      `CSI driver does not support snapshot restore: controller CREATE_DELETE_SNAPSHOT capability is not reported`,
     );
     expect(f.kube.callsTo('getVolumeSnapshot')).toHaveLength(0);
   });
@@ -441,7 +449,7 @@ describe('restore from a VolumeSnapshot', () => {
   it('deletes a volume returned without content source', async () => {
     const f = await startRestore();
     f.driver.enqueue('CreateVolume', { volume: { volumeId: 'empty-vol', capacityBytes: 1073741824n } });
-    expect(await failure(f)).toBe(`${PREFIX}volume content source missing`);
+    expect(await failure(f)).toBe(`volume content source missing`);
     expect(f.driver.callsTo('DeleteVolume')).toEqual([{ volumeId: 'empty-vol', secrets: {} }]);
   });
 });
@@ -501,7 +509,7 @@ describe('VolumeAttributesClass', () => {
   it.each(refused)('refuses %s', async (_name, options, arrange, message) => {
     const f = await startVac(options);
     arrange(f);
-    expect(await failure(f)).toBe(`${PREFIX}${message}`);
+    expect(await failure(f)).toBe(`${message}`);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });
 

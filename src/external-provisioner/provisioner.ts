@@ -194,6 +194,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     volumeAttachments: attachments,
     kube,
     csi: conn,
+    capabilities: { controllerService: driver.controllerService, createDeleteVolume: driver.createDeleteVolume },
     recorder,
     config,
     driverName: driver.name,

@@ -11,6 +11,7 @@ import { isNotFound } from '../shared/kube/errors.js';
 import type { JsonPatchOperation } from '../shared/kube/patch.js';
 import type { Logger } from '../shared/log/logger.js';
 import { deleteBackingVolume } from './delete-volume.js';
+import type { ProvisioningCapabilities } from './driver-capabilities.js';
 import { DeletionTracker } from './deletion-tracker.js';
 import type { ProvisionerConfig } from './flags.js';
 import { EventReason, FINALIZER_PV } from './keys.js';
@@ -26,6 +27,7 @@ export interface VolumeControllerOptions {
   volumeAttachments: CacheReader<V1VolumeAttachment>;
   kube: ProvisionerKube;
   csi: CsiCaller;
+  capabilities: ProvisioningCapabilities;
   recorder: EventRecorder;
   config: Pick<ProvisionerConfig, 'operationTimeoutMs'>;
   driverName: string;
@@ -141,6 +143,7 @@ export class VolumeController {
         volumeAttachments: this.options.volumeAttachments,
         kube: this.options.kube,
         csi: this.options.csi,
+        capabilities: this.options.capabilities,
         timeoutMs: this.options.config.operationTimeoutMs,
         logger,
       });
