@@ -159,8 +159,11 @@ describe('ClaimController skips claims that are not to be provisioned', () => {
     const f = await start();
     f.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer';
     f.claims.get(CLAIM_KEY)!.metadata!.annotations![ANN_SELECTED_NODE] = 'node1';
+    f.kube.nodes.set('node1', { metadata: { name: 'node1' } });
     await f.controller.sync(CLAIM_KEY);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+    // Without topology there is no Node informer: the selected node is read with a GET, as upstream's library.
+    expect(f.kube.callsTo('getNode')).toEqual([['node1']]);
   });
 
   it('checks the PV name with a custom prefix', async () => {

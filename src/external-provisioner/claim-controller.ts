@@ -12,7 +12,7 @@ import type { WorkQueue } from '../shared/controller/work-queue.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
 import type { EventRecorder } from '../shared/events/event-recorder.js';
 import type { CacheReader } from '../shared/kube/cache.js';
-import { isAlreadyExists } from '../shared/kube/errors.js';
+import { isAlreadyExists, isNotFound } from '../shared/kube/errors.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { ClaimMetrics } from './claim-metrics.js';
@@ -24,7 +24,7 @@ import type { RecoveryDeps } from './durable-in-flight.js';
 import type { ProvisionerConfig } from './flags.js';
 import { InFlightClaims, claimKey } from './in-flight.js';
 import { InfeasibleClaims } from './infeasible-claims.js';
-import { ANN_SELECTED_NODE, EventReason } from './keys.js';
+import { ANN_MIGRATED_TO, ANN_SELECTED_NODE, EventReason } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
 import { finishOrphan } from './orphan-claims.js';
 import type { ReferenceGrantReader } from './reference-grants.js';
@@ -278,6 +278,8 @@ export class ClaimController {
 
   private async provision(attempt: ClaimAttempt, pvName: string): Promise<void> {
     const { claim, storageClass } = attempt;
+    if (storageClass.provisioner !== this.context.driverName) return this.foreignClass(claim, storageClass);
+    if (!(await this.selectedNodeExists(claim))) return;
     const ref = claimReference(claim);
     this.recorder.event(
       ref,
@@ -294,11 +296,6 @@ export class ClaimController {
         'Assuming an external populator will provision the volume',
       );
       return;
-    }
-    if (storageClass.provisioner !== this.context.driverName) {
-      // Only a migrated in-tree claim gets here (migrated-to names us); translation is not implemented.
-      const message = `provisioning for StorageClass provisioner "${storageClass.provisioner}" (CSI migration) is not supported yet by this provisioner`;
-      return this.reporter.fail(claim, message);
     }
     const started = this.clock.monotonic();
     let result: { pv: V1PersistentVolume; prepared: PreparedProvision } | undefined;
@@ -397,12 +394,57 @@ export class ClaimController {
     // The event carries the error as it is, as upstream's library writes it since it logs with context.
     const message = error.message;
     const eventMessage = error.infeasible ? `${INFEASIBLE_MESSAGE_PREFIX} ${message}` : message;
-    if (error.state === ProvisioningState.Reschedule && selectedNodeName(claim) !== '') {
-      this.reporter.report(claim, eventMessage);
-      await this.reschedule(claim);
-      return;
-    }
+    if (error.state === ProvisioningState.Reschedule) return this.rescheduleOrFail(claim, message, eventMessage);
     return this.reporter.fail(claim, message, eventMessage);
+  }
+
+  /**
+   * A class of another provisioner. A migrated in-tree claim (migrated-to names us) gets an event, since CSI
+   * translation is not implemented; otherwise the class changed after the claim was annotated, and upstream's
+   * library stops without an event or a retry.
+   */
+  private foreignClass(claim: V1PersistentVolumeClaim, storageClass: V1StorageClass): void {
+    if (claim.metadata?.annotations?.[ANN_MIGRATED_TO] === this.context.driverName) {
+      const message = `provisioning for StorageClass provisioner "${storageClass.provisioner}" (CSI migration) is not supported yet by this provisioner`;
+      return this.reporter.fail(claim, message);
+    }
+    this.logger.error(undefined, "Unknown provisioner requested in claim's StorageClass", {
+      pvc: claimKey(claim),
+      provisioner: storageClass.provisioner,
+    });
+  }
+
+  /**
+   * Upstream's library reads the selected node before provisioning (from the Node informer with topology, else with
+   * a GET); a node that is gone sends the claim back to the scheduler. An in-flight CreateVolume stays tracked.
+   */
+  private async selectedNodeExists(claim: V1PersistentVolumeClaim): Promise<boolean> {
+    const name = selectedNodeName(claim);
+    if (name === '') return true;
+    if (this.context.capabilities.topology) {
+      if (this.context.nodes.get(name)) return true;
+      await this.rescheduleOrFail(claim, `node "${name}" not found`);
+      return false;
+    }
+    try {
+      await this.kube.getNode(name);
+      return true;
+    } catch (err) {
+      if (!isNotFound(err)) return this.reporter.fail(claim, `failed to get target node: ${errorText(err)}`);
+    }
+    await this.rescheduleOrFail(claim, `nodes "${name}" not found`);
+    return false;
+  }
+
+  /** Upstream reschedules only a claim with the GA selected-node annotation; otherwise the failure is retried. */
+  private async rescheduleOrFail(
+    claim: V1PersistentVolumeClaim,
+    message: string,
+    eventMessage = message,
+  ): Promise<void> {
+    if (!claim.metadata?.annotations?.[ANN_SELECTED_NODE]) return this.reporter.fail(claim, message, eventMessage);
+    this.reporter.report(claim, eventMessage);
+    await this.reschedule(claim);
   }
 
   /** Drops the selected node so the scheduler picks another one; the claim comes back with a new annotation. */

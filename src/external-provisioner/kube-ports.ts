@@ -1,5 +1,10 @@
 import { CoreV1Api, CustomObjectsApi, StorageV1Api } from '@kubernetes/client-node';
-import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesClass } from '@kubernetes/client-node';
+import type {
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1VolumeAttributesClass,
+} from '@kubernetes/client-node';
 import { fromApiException } from '../shared/kube/errors.js';
 import type { KubeClient } from '../shared/kube/client.js';
 import { jsonPatchOptions, strategicMergePatchOptions } from '../shared/kube/patch.js';
@@ -35,6 +40,8 @@ export interface ProvisionerKube {
   /** A Secret's data, decoded; throws a KubeApiError (isNotFound) when it does not exist. */
   getSecretData(namespace: string, name: string): Promise<Record<string, string>>;
   getVolumeAttributesClass(name: string): Promise<V1VolumeAttributesClass>;
+  /** Uncached GET of a Node (the selected node, when no Node informer runs); throws a KubeApiError when missing. */
+  getNode(name: string): Promise<V1Node>;
   /** The data source of a restore (snapshot.storage.k8s.io/v1); throws a KubeApiError when missing. */
   getVolumeSnapshot(namespace: string, name: string): Promise<VolumeSnapshot>;
   /** The cluster-scoped content a VolumeSnapshot is bound to. */
@@ -93,6 +100,7 @@ export function provisionerKube(client: KubeClient): ProvisionerKube {
       for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
       return out;
     },
+    getNode: (name) => annotate(`get Node ${name}`, () => core.readNode({ name })),
     getVolumeAttributesClass: (name) =>
       annotate(`get VolumeAttributesClass ${name}`, () => storage.readVolumeAttributesClass({ name })),
     getVolumeSnapshot: async (namespace, name) => {

@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
+import { ANN_ALPHA_SELECTED_NODE, ANN_MIGRATED_TO, ANN_SELECTED_NODE } from './keys.js';
+import { CLAIM_KEY, ClaimControllerFixture } from './testing/claim-controller-fixture.js';
+import type { FixtureOptions } from './testing/claim-controller-fixture.js';
+
+let fixture: ClaimControllerFixture | undefined;
+
+async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
+  fixture = await ClaimControllerFixture.start(options);
+  fixture.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer';
+  return fixture;
+}
+
+afterEach(async () => {
+  await fixture?.stop();
+  fixture = undefined;
+});
+
+function selectNode(f: ClaimControllerFixture, annotation = ANN_SELECTED_NODE): void {
+  f.claims.get(CLAIM_KEY)!.metadata!.annotations![annotation] = 'node1';
+}
+
+const updatedClaims = (f: ClaimControllerFixture): V1PersistentVolumeClaim[] =>
+  f.kube.callsTo('updateClaim').map((args) => args[0] as V1PersistentVolumeClaim);
+
+describe('ClaimController and the selected node', () => {
+  it('sends a claim whose selected node is gone back to the scheduler (Node informer with topology)', async () => {
+    const f = await start({ capabilities: { topology: true } });
+    selectNode(f);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.recorder.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Warning', 'ProvisioningFailed', 'node "node1" not found'],
+    ]);
+    expect(updatedClaims(f)).toHaveLength(1);
+    expect(updatedClaims(f)[0].metadata?.annotations).not.toHaveProperty(ANN_SELECTED_NODE);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    expect(f.kube.callsTo('getNode')).toHaveLength(0);
+  });
+
+  it('reads the selected node with a GET without topology and reschedules when it is gone', async () => {
+    const f = await start();
+    selectNode(f);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.kube.callsTo('getNode')).toEqual([['node1']]);
+    expect(f.recorder.events.map((e) => e.message)).toEqual(['nodes "node1" not found']);
+    expect(updatedClaims(f)).toHaveLength(1);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+
+  it('retries when the selected node cannot be read, without rescheduling', async () => {
+    const f = await start();
+    selectNode(f);
+    f.kube.failNext('getNode', { status: 500, reason: 'InternalError' });
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('failed to get target node');
+    expect(f.recorder.events.at(-1)?.message).toMatch(/^failed to get target node: /);
+    expect(updatedClaims(f)).toHaveLength(0);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+
+  it('cannot reschedule a claim with only the alpha annotation: the failure is retried', async () => {
+    const f = await start({ capabilities: { topology: true } });
+    selectNode(f, ANN_ALPHA_SELECTED_NODE);
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('node "node1" not found');
+    expect(updatedClaims(f)).toHaveLength(0);
+  });
+});
+
+describe('ClaimController and a StorageClass of another provisioner', () => {
+  it('stops silently, as upstream, when the class names another provisioner', async () => {
+    const f = await start();
+    f.classes.get('sc')!.volumeBindingMode = 'Immediate';
+    f.classes.get('sc')!.provisioner = 'other.example.com';
+    await expect(f.controller.sync(CLAIM_KEY)).resolves.toBeUndefined();
+    expect(f.recorder.events).toEqual([]);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+    expect(f.logs.some((l) => l.includes("Unknown provisioner requested in claim's StorageClass"))).toBe(true);
+  });
+
+  it('says that CSI migration is not implemented for a claim migrated to this driver', async () => {
+    const f = await start();
+    f.classes.get('sc')!.volumeBindingMode = 'Immediate';
+    f.classes.get('sc')!.provisioner = 'kubernetes.io/in-tree';
+    f.claims.get(CLAIM_KEY)!.metadata!.annotations![ANN_MIGRATED_TO] = TEST_DRIVER_NAME;
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('(CSI migration) is not supported yet');
+    expect(f.recorder.reasons()).toEqual(['ProvisioningFailed']);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+});
