@@ -401,6 +401,30 @@ describe('retry record (upstream pvcNodeStore)', () => {
     expect(retryRecord).toEqual({ topologyKeys: [zone, rack], nodeLabels: nodeLabels[0] });
   });
 
+  it('what an earlier attempt read wins over a CSINode entry or node labels that changed meanwhile', () => {
+    const retryRecord: TopologyRetryRecord = {};
+    const attempt = (nodes: TopologyNode[], csiNodes: TopologyCSINode[]) =>
+      generateAccessibilityRequirements(options({ selectedNodeName: 'node-0', nodes, csiNodes, retryRecord }));
+    const first = attempt(buildNodes(nodeLabels), buildCSINodes(nodeLabels.map(() => [zone, rack])));
+    // The node plugin re-registers (its CSINode entry is gone for a moment) and the node gets relabelled.
+    const relabelled = buildNodes([{ [zone]: 'zone7', [rack]: 'rackZ' }]);
+    const unregistered = buildCSINodes([[]]);
+    expect(attempt(relabelled, unregistered)).toEqual(first);
+    expect(retryRecord).toMatchObject({ topologyKeys: [zone, rack], nodeLabels: nodeLabels[0] });
+  });
+
+  it('does not remember an empty key list, so a later attempt reads the CSINode again', () => {
+    const retryRecord: TopologyRetryRecord = {};
+    const attempt = (csiNodes: TopologyCSINode[]) =>
+      generateAccessibilityRequirements(
+        options({ selectedNodeName: 'node-0', nodes: buildNodes(nodeLabels), csiNodes, retryRecord }),
+      );
+    expect(() => attempt(buildCSINodes([[]]))).toThrow('no topology key found for node node-0');
+    expect(retryRecord.topologyKeys).toBeUndefined();
+    expect(attempt(buildCSINodes([[zone]]))?.preferred?.[0]).toEqual(topo({ [zone]: 'zone1' }));
+    expect(retryRecord.topologyKeys).toEqual([zone]);
+  });
+
   it('a missing key in remembered labels is still an error', () => {
     const retryRecord: TopologyRetryRecord = { topologyKeys: [zone, rack], nodeLabels: { [zone]: 'zone1' } };
     expect(() =>

@@ -143,9 +143,7 @@ function selectedNodeTopology(
     // The node plugin is not deployed there or has not registered yet; a retry (or another node) may do better.
     throw new Error(`no topology key found for node ${nodeName}`);
   }
-  const node = options.nodes.find((n) => n.metadata?.name === nodeName);
-  if (node !== undefined) record.nodeLabels = node.metadata?.labels ?? {};
-  const labels = node === undefined ? record.nodeLabels : node.metadata?.labels;
+  const labels = selectedNodeLabels(options, nodeName, record);
   const term = labels === undefined ? undefined : termFromLabels(labels, keys);
   if (term === undefined) {
     // Upstream prints the labels it gave up on, which are always nil at that point.
@@ -156,20 +154,33 @@ function selectedNodeTopology(
   return { keys, term };
 }
 
+/*
+ * As upstream, what an earlier attempt of this claim read wins over the caches: a node plugin re-registering (its
+ * CSINode entry briefly gone) or relabelled nodes between retries must not change the request of a CreateVolume
+ * that may still be running. Only non-empty values are remembered.
+ */
 function selectedNodeKeys(
   options: AccessibilityRequirementsOptions,
   nodeName: string,
   record: TopologyRetryRecord,
 ): readonly string[] {
+  if (record.topologyKeys !== undefined && record.topologyKeys.length > 0) return record.topologyKeys;
   const csiNode = options.csiNodes.find((c) => c.metadata?.name === nodeName);
-  if (csiNode === undefined) {
-    // The CSINode goes away with its Node; the keys an earlier attempt saw keep the retry on the same topology.
-    if (record.topologyKeys !== undefined && record.topologyKeys.length > 0) return record.topologyKeys;
-    throw new CSINodeNotFoundError(nodeName);
-  }
+  if (csiNode === undefined) throw new CSINodeNotFoundError(nodeName);
   const keys = driverTopologyKeys(csiNode, options.driverName) ?? [];
-  record.topologyKeys = keys;
+  if (keys.length > 0) record.topologyKeys = keys;
   return keys;
+}
+
+function selectedNodeLabels(
+  options: AccessibilityRequirementsOptions,
+  nodeName: string,
+  record: TopologyRetryRecord,
+): Readonly<Record<string, string>> | undefined {
+  if (record.nodeLabels !== undefined && Object.keys(record.nodeLabels).length > 0) return record.nodeLabels;
+  const labels = options.nodes.find((n) => n.metadata?.name === nodeName)?.metadata?.labels;
+  if (labels !== undefined && Object.keys(labels).length > 0) record.nodeLabels = labels;
+  return labels;
 }
 
 function driverTopologyKeys(csiNode: TopologyCSINode, driverName: string): readonly string[] | undefined {
