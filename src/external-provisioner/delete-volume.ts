@@ -10,7 +10,7 @@ import type { ProvisionerKube } from './kube-ports.js';
 export interface DeleteBackingVolumeOptions {
   pv: V1PersistentVolume;
   classes: CacheReader<V1StorageClass>;
-  /** Empty when the driver does not attach: then nothing blocks deletion. */
+  /** Any VolumeAttachment naming the PV blocks its deletion. */
   volumeAttachments: CacheReader<V1VolumeAttachment>;
   kube: Pick<ProvisionerKube, 'getSecretData'>;
   csi: CsiCaller;

@@ -148,7 +148,9 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     volumes,
     classes,
     ...(topology ? [nodes, csiNodes] : []),
-    ...(driver.publishUnpublish ? [attachments] : []),
+    // Upstream watches VolumeAttachments only with PUBLISH_UNPUBLISH_VOLUME, but a driver without it still gets
+    // them (external-attacher's trivial mode): the delete guard needs them for every driver.
+    attachments,
   ];
 
   const queueMetrics = WorkQueueMetricsFactory.forRegistry(registry);

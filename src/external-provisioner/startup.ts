@@ -15,7 +15,6 @@ export interface DriverInfo {
   /** VOLUME_ACCESSIBILITY_CONSTRAINTS reported (before the Topology feature gate). */
   accessibilityConstraints: boolean;
   singleNodeMultiWriter: boolean;
-  publishUnpublish: boolean;
   cloning: boolean;
   snapshots: boolean;
   modifyVolume: boolean;
@@ -40,7 +39,6 @@ export async function discoverDriver(options: {
     createDeleteVolume: controller.has(ControllerServiceCapability_RPC_Type.CREATE_DELETE_VOLUME),
     accessibilityConstraints: plugin.has(PluginCapability_Service_Type.VOLUME_ACCESSIBILITY_CONSTRAINTS),
     singleNodeMultiWriter: controller.has(ControllerServiceCapability_RPC_Type.SINGLE_NODE_MULTI_WRITER),
-    publishUnpublish: controller.has(ControllerServiceCapability_RPC_Type.PUBLISH_UNPUBLISH_VOLUME),
     cloning: controller.has(ControllerServiceCapability_RPC_Type.CLONE_VOLUME),
     snapshots: controller.has(ControllerServiceCapability_RPC_Type.CREATE_DELETE_SNAPSHOT),
     modifyVolume: controller.has(ControllerServiceCapability_RPC_Type.MODIFY_VOLUME),

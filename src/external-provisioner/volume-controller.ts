@@ -23,7 +23,7 @@ import { hasVolumeFinalizer, isBeingDeleted, isOwnedVolume, shouldDeleteVolume }
 export interface VolumeControllerOptions {
   volumes: CacheReader<V1PersistentVolume>;
   classes: CacheReader<V1StorageClass>;
-  /** Empty when the driver lacks PUBLISH_UNPUBLISH_VOLUME: nothing ever blocks deletion then. */
+  /** Any VolumeAttachment naming a PV blocks its deletion (attached or not, whether or not the driver publishes). */
   volumeAttachments: CacheReader<V1VolumeAttachment>;
   kube: ProvisionerKube;
   csi: CsiCaller;
