@@ -59,6 +59,29 @@ describe('ClaimController and the selected node', () => {
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });
 
+  it('does not act on the cached claim that still names the old node after a reschedule', async () => {
+    const f = await start({ capabilities: { topology: true } });
+    selectNode(f);
+    await f.controller.sync(CLAIM_KEY);
+    expect(updatedClaims(f)).toHaveLength(1);
+    // Re-queued before the watch delivered the update (a StorageClass change re-queues every claim).
+    await f.controller.sync(CLAIM_KEY);
+    expect(updatedClaims(f)).toHaveLength(1);
+    expect(f.recorder.events).toHaveLength(1);
+    // The scheduler picked another node and the watch brought the new version.
+    const claim = f.claims.get(CLAIM_KEY)!;
+    claim.metadata!.resourceVersion = '8';
+    claim.metadata!.annotations![ANN_SELECTED_NODE] = 'node2';
+    f.nodes.set({ metadata: { name: 'node2', labels: { zone: 'b' } } });
+    f.csiNodes.set({
+      metadata: { name: 'node2' },
+      spec: { drivers: [{ name: TEST_DRIVER_NAME, nodeID: 'n2', topologyKeys: ['zone'] }] },
+    });
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+    expect(f.controller.bookkeepingSizes['rescheduled']).toBe(0);
+  });
+
   it('cannot reschedule a claim with only the alpha annotation: the failure is retried', async () => {
     const f = await start({ capabilities: { topology: true } });
     selectNode(f, ANN_ALPHA_SELECTED_NODE);

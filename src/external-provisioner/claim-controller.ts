@@ -91,6 +91,11 @@ export class ClaimController {
   private readonly inFlight = new InFlightClaims();
   private readonly infeasible: InfeasibleClaims;
   private readonly topologyRecords = new Map<string, TopologyRetryRecord>();
+  /**
+   * Claims just sent back to the scheduler, by UID, with the resourceVersion of the cached copy that still names
+   * the old node: that copy is skipped until the watch brings the update (upstream writes it into its cache).
+   */
+  private readonly rescheduled = new Map<string, string>();
   private readonly unsaved: UnsavedVolumes;
   private readonly durable: DurableInFlight;
   /** ProvisionContext without data-source protection: recovery of a deleted claim must not protect sources. */
@@ -184,6 +189,7 @@ export class ClaimController {
       markedClaims: this.markedClaims.size,
       claimUids: this.claimUids.size,
       savedVolumes: this.savedVolumes.size,
+      rescheduled: this.rescheduled.size,
     };
   }
 
@@ -235,6 +241,10 @@ export class ClaimController {
     }
     // Durable mode never provisions for a claim being deleted (#1469: a stale cache would create a second volume).
     if (this.durable.enabled && terminating) return;
+    if (this.rescheduled.has(uid)) {
+      if (this.rescheduled.get(uid) === claim.metadata?.resourceVersion) return;
+      this.rescheduled.delete(uid);
+    }
     return this.syncClaim(claim);
   }
 
@@ -459,6 +469,7 @@ export class ClaimController {
         cause: err,
       });
     }
+    this.rescheduled.set(claim.metadata?.uid ?? '', claim.metadata?.resourceVersion ?? '');
     this.logger.v(2).info('Rescheduling claim', { pvc: claimKey(claim) });
   }
 
@@ -470,6 +481,7 @@ export class ClaimController {
   /** A claim gone from the cache: everything kept by its UID except an in-flight CreateVolume (finishOrphan's). */
   private dropClaimState(uid: string): void {
     this.infeasible.delete(uid);
+    this.rescheduled.delete(uid);
     this.topologyRecords.delete(uid);
     this.markedClaims.delete(uid);
   }
