@@ -12,11 +12,12 @@ import type { WorkQueue } from '../shared/controller/work-queue.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
 import type { EventRecorder } from '../shared/events/event-recorder.js';
 import type { CacheReader } from '../shared/kube/cache.js';
-import { isAlreadyExists, isNotFound } from '../shared/kube/errors.js';
+import { isAlreadyExists } from '../shared/kube/errors.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import { ClaimMetrics } from './claim-metrics.js';
 import { ClaimReporter, claimReference, metricLabels } from './claim-events.js';
+import { ClaimRescheduler } from './claim-rescheduler.js';
 import { InvalidClaimError, makeVolumeName } from './create-volume-request.js';
 import { classifyDataSource } from './data-source.js';
 import { ANN_IN_FLIGHT, DurableInFlight, hasInFlightFinalizer } from './durable-in-flight.js';
@@ -24,7 +25,7 @@ import type { RecoveryDeps } from './durable-in-flight.js';
 import type { ProvisionerConfig } from './flags.js';
 import { InFlightClaims, claimKey } from './in-flight.js';
 import { InfeasibleClaims } from './infeasible-claims.js';
-import { ANN_MIGRATED_TO, ANN_SELECTED_NODE, EventReason } from './keys.js';
+import { ANN_MIGRATED_TO, EventReason } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
 import { finishOrphan } from './orphan-claims.js';
 import type { ReferenceGrantReader } from './reference-grants.js';
@@ -32,7 +33,7 @@ import type { ProtectionKube } from './protection-ports.js';
 import { buildVolume, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
 import type { ClaimAttempt, PreparedProvision, ProvisionContext, ProvisionerCapabilities } from './provision-claim.js';
 import { INFEASIBLE_MESSAGE_PREFIX, ProvisioningError, ProvisioningState } from './provisioning-errors.js';
-import { selectedNodeName, shouldProvision } from './should-provision.js';
+import { shouldProvision } from './should-provision.js';
 import { releaseSnapshotSource } from './source-protection.js';
 import type { TopologyRetryRecord } from './topology.js';
 import { SavedVolumes } from './saved-volumes.js';
@@ -91,11 +92,7 @@ export class ClaimController {
   private readonly inFlight = new InFlightClaims();
   private readonly infeasible: InfeasibleClaims;
   private readonly topologyRecords = new Map<string, TopologyRetryRecord>();
-  /**
-   * Claims just sent back to the scheduler, by UID, with the resourceVersion of the cached copy that still names
-   * the old node: that copy is skipped until the watch brings the update (upstream writes it into its cache).
-   */
-  private readonly rescheduled = new Map<string, string>();
+  private readonly rescheduler: ClaimRescheduler;
   private readonly unsaved: UnsavedVolumes;
   private readonly durable: DurableInFlight;
   /** ProvisionContext without data-source protection: recovery of a deleted claim must not protect sources. */
@@ -150,6 +147,13 @@ export class ClaimController {
     });
     this.metrics = options.registry ? new ClaimMetrics({ registry: options.registry }) : undefined;
     this.reporter = new ClaimReporter(this.recorder, this.metrics, options.logger);
+    this.rescheduler = new ClaimRescheduler({
+      kube: options.kube,
+      nodes: options.nodes,
+      topology: options.capabilities.topology,
+      reporter: this.reporter,
+      logger: options.logger,
+    });
     this.savedVolumes = new SavedVolumes(options.volumes, options.clock);
     this.infeasible = new InfeasibleClaims({ clock: options.clock });
     this.unsaved = new UnsavedVolumes({
@@ -189,7 +193,7 @@ export class ClaimController {
       markedClaims: this.markedClaims.size,
       claimUids: this.claimUids.size,
       savedVolumes: this.savedVolumes.size,
-      rescheduled: this.rescheduled.size,
+      rescheduled: this.rescheduler.size,
     };
   }
 
@@ -241,10 +245,7 @@ export class ClaimController {
     }
     // Durable mode never provisions for a claim being deleted (#1469: a stale cache would create a second volume).
     if (this.durable.enabled && terminating) return;
-    if (this.rescheduled.has(uid)) {
-      if (this.rescheduled.get(uid) === claim.metadata?.resourceVersion) return;
-      this.rescheduled.delete(uid);
-    }
+    if (this.rescheduler.isStale(claim)) return;
     return this.syncClaim(claim);
   }
 
@@ -289,7 +290,7 @@ export class ClaimController {
   private async provision(attempt: ClaimAttempt, pvName: string): Promise<void> {
     const { claim, storageClass } = attempt;
     if (storageClass.provisioner !== this.context.driverName) return this.foreignClass(claim, storageClass);
-    if (!(await this.selectedNodeExists(claim))) return;
+    if (!(await this.rescheduler.selectedNodeExists(claim))) return;
     const ref = claimReference(claim);
     this.recorder.event(
       ref,
@@ -401,10 +402,12 @@ export class ClaimController {
       this.forgetClaim(uid);
     }
     if (error.infeasible) this.infeasible.add(uid, storageClass);
-    // The event carries the error as it is, as upstream's library writes it since it logs with context.
+    // The event carries the error text unchanged, as upstream's newest library writes it.
     const message = error.message;
     const eventMessage = error.infeasible ? `${INFEASIBLE_MESSAGE_PREFIX} ${message}` : message;
-    if (error.state === ProvisioningState.Reschedule) return this.rescheduleOrFail(claim, message, eventMessage);
+    if (error.state === ProvisioningState.Reschedule) {
+      return this.rescheduler.rescheduleOrFail(claim, message, eventMessage);
+    }
     return this.reporter.fail(claim, message, eventMessage);
   }
 
@@ -424,55 +427,6 @@ export class ClaimController {
     });
   }
 
-  /**
-   * Upstream's library reads the selected node before provisioning (from the Node informer with topology, else with
-   * a GET); a node that is gone sends the claim back to the scheduler. An in-flight CreateVolume stays tracked.
-   */
-  private async selectedNodeExists(claim: V1PersistentVolumeClaim): Promise<boolean> {
-    const name = selectedNodeName(claim);
-    if (name === '') return true;
-    if (this.context.capabilities.topology) {
-      if (this.context.nodes.get(name)) return true;
-      await this.rescheduleOrFail(claim, `node "${name}" not found`);
-      return false;
-    }
-    try {
-      await this.kube.getNode(name);
-      return true;
-    } catch (err) {
-      if (!isNotFound(err)) return this.reporter.fail(claim, `failed to get target node: ${errorText(err)}`);
-    }
-    await this.rescheduleOrFail(claim, `nodes "${name}" not found`);
-    return false;
-  }
-
-  /** Upstream reschedules only a claim with the GA selected-node annotation; otherwise the failure is retried. */
-  private async rescheduleOrFail(
-    claim: V1PersistentVolumeClaim,
-    message: string,
-    eventMessage = message,
-  ): Promise<void> {
-    if (!claim.metadata?.annotations?.[ANN_SELECTED_NODE]) return this.reporter.fail(claim, message, eventMessage);
-    this.reporter.report(claim, eventMessage);
-    await this.reschedule(claim);
-  }
-
-  /** Drops the selected node so the scheduler picks another one; the claim comes back with a new annotation. */
-  private async reschedule(claim: V1PersistentVolumeClaim): Promise<void> {
-    // The cached object is shared with the informer: change a copy.
-    const updated = structuredClone(claim);
-    if (updated.metadata?.annotations) delete updated.metadata.annotations[ANN_SELECTED_NODE];
-    try {
-      await this.kube.updateClaim(updated);
-    } catch (err) {
-      throw new Error(`failed to remove the selected-node annotation to reschedule claim: ${errorText(err)}`, {
-        cause: err,
-      });
-    }
-    this.rescheduled.set(claim.metadata?.uid ?? '', claim.metadata?.resourceVersion ?? '');
-    this.logger.v(2).info('Rescheduling claim', { pvc: claimKey(claim) });
-  }
-
   private forgetClaim(uid: string): void {
     this.inFlight.delete(uid);
     this.topologyRecords.delete(uid);
@@ -481,7 +435,7 @@ export class ClaimController {
   /** A claim gone from the cache: everything kept by its UID except an in-flight CreateVolume (finishOrphan's). */
   private dropClaimState(uid: string): void {
     this.infeasible.delete(uid);
-    this.rescheduled.delete(uid);
+    this.rescheduler.forget(uid);
     this.topologyRecords.delete(uid);
     this.markedClaims.delete(uid);
   }
