@@ -5,7 +5,7 @@ import { finalizerUpkeepPatch, removeFinalizerPatch } from './volume-finalizer.j
 
 const PROTECTION = 'kubernetes.io/pv-protection';
 
-function pv(phase: string, policy: string, finalizers?: string[], deleting = false): V1PersistentVolume {
+function pv(phase: string, policy: string, finalizers?: string[], deleting = false, csi = true): V1PersistentVolume {
   return {
     metadata: {
       name: 'pv',
@@ -14,7 +14,10 @@ function pv(phase: string, policy: string, finalizers?: string[], deleting = fal
       ...(finalizers && { finalizers }),
       ...(deleting && { deletionTimestamp: new Date(0) }),
     },
-    spec: { persistentVolumeReclaimPolicy: policy },
+    spec: {
+      persistentVolumeReclaimPolicy: policy,
+      ...(csi && { csi: { driver: 'test.csi.k8s.io', volumeHandle: 'vol-1' } }),
+    },
     status: { phase },
   };
 }
@@ -43,6 +46,10 @@ describe('finalizerUpkeepPatch', () => {
     ['Released (the finalizer is only added while Bound)', pv('Released', 'Delete')],
     ['being deleted', pv('Bound', 'Delete', [PROTECTION], true)],
     ['Retain without the finalizer', pv('Bound', 'Retain', [PROTECTION])],
+    [
+      'an in-tree PV migrated to the driver (no spec.csi, so no deletion here)',
+      pv('Bound', 'Delete', [], false, false),
+    ],
   ])('changes nothing when %s', (_name, volume) => {
     expect(finalizerUpkeepPatch(volume)).toBeUndefined();
   });

@@ -48,10 +48,15 @@ export function removeFinalizerPatch(pv: V1PersistentVolume): JsonPatchOperation
  * reclaim policy Delete that is not being deleted (so deleting the PV first
  * still leads to DeleteVolume), remove it when the policy became Retain or
  * Recycle (the volume must then outlive the PV). Undefined: nothing to change.
+ * A PV without spec.csi (an in-tree PV migrated to the driver) gets none: without
+ * CSI translation it can never be deleted here, so the finalizer would only keep
+ * a deleted PV object Terminating.
  */
 export function finalizerUpkeepPatch(pv: V1PersistentVolume): JsonPatchOperation[] | undefined {
   const policy = pv.spec?.persistentVolumeReclaimPolicy;
   if (policy === 'Retain' || policy === 'Recycle') return removeFinalizerPatch(pv);
-  if (policy === 'Delete' && !isBeingDeleted(pv) && pv.status?.phase === 'Bound') return addFinalizerPatch(pv);
+  if (policy === 'Delete' && pv.spec?.csi && !isBeingDeleted(pv) && pv.status?.phase === 'Bound') {
+    return addFinalizerPatch(pv);
+  }
   return undefined;
 }
