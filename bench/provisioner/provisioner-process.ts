@@ -43,7 +43,9 @@ export class ProvisionerProcess {
     const [file, ...args] = command;
     const log = createWriteStream(logFile);
     log.write(`$ ${[...command, ...flags].join(' ')}\n`);
-    this.child = spawn(file, [...args, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // csi-provisioner lets an exported KUBECONFIG win over --kubeconfig: the bench's cluster must be the one used.
+    const env = { ...process.env, KUBECONFIG: undefined };
+    this.child = spawn(file, [...args, ...flags], { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.child.stdout?.pipe(log, { end: false });
     this.child.stderr?.pipe(log, { end: false });
     this.exited = new Promise((resolve) =>

@@ -106,7 +106,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   const topology = driver.accessibilityConstraints && config.featureGates.Topology;
   logger.info('Starting csi-provisioner', { version: sidecarVersion, driver: driver.name, identity, topology });
 
-  const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master });
+  const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master, environmentFirst: true });
   const userAgent = `csi-provisioner/${sidecarVersion}`;
   // Events and leader election get clients of their own (own token bucket) so volume work never waits behind them.
   const newClient = (): KubeClient =>

@@ -75,6 +75,14 @@ describe('loadKubeConfig', () => {
     expect(kc.getCurrentContext()).toBe('flag');
   });
 
+  it('lets KUBECONFIG override --kubeconfig when asked, as csi-provisioner does', () => {
+    vi.stubEnv('KUBECONFIG', file('env', kubeconfigYaml({ context: 'env', server: 'https://env:6443' })));
+    const flag = file('flag', kubeconfigYaml({ context: 'flag', server: 'https://f:1' }));
+    expect(loadKubeConfig({ kubeconfig: flag, environmentFirst: true }).getCurrentContext()).toBe('env');
+    vi.stubEnv('KUBECONFIG', '');
+    expect(loadKubeConfig({ kubeconfig: flag, environmentFirst: true }).getCurrentContext()).toBe('flag');
+  });
+
   it('lets --master override the server of the loaded kubeconfig and keeps its credentials', async () => {
     const path = file('config', kubeconfigYaml({ context: 'a', server: 'https://a:6443', token: 'tok-a' }));
     const kc = loadKubeConfig({ kubeconfig: path, master: 'https://override:8443/' });

@@ -9,6 +9,8 @@ export interface LoadKubeConfigOptions {
   master?: string;
   /** Prefix for the service-account files of the in-cluster configuration (tests point it at a temp dir). */
   inClusterPathPrefix?: string;
+  /** KUBECONFIG, when set, wins over --kubeconfig (csi-provisioner's main does this; client-go's default is the reverse). */
+  environmentFirst?: boolean;
 }
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -23,7 +25,10 @@ export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig 
   const kc = new KubeConfig();
   const fromEnv = (process.env.KUBECONFIG ?? '').split(delimiter).filter((f) => f !== '');
   let source: string;
-  if (options.kubeconfig) {
+  if (options.environmentFirst && fromEnv.length > 0) {
+    source = `KUBECONFIG=${process.env.KUBECONFIG}`;
+    loadFiles(kc, fromEnv, source);
+  } else if (options.kubeconfig) {
     source = `kubeconfig ${options.kubeconfig}`;
     loadFiles(kc, [options.kubeconfig], source);
   } else if (fromEnv.length > 0) {

@@ -11,7 +11,9 @@ export class SidecarProcess {
 
   constructor(bundle: string, args: string[], options: { nodeArgs?: string[] } = {}) {
     const argv = [...(options.nodeArgs ?? []), bundle, ...args];
-    this.child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // A developer's exported KUBECONFIG would win over the test's --kubeconfig in csi-provisioner.
+    const env = { ...process.env, KUBECONFIG: undefined };
+    this.child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
