@@ -91,6 +91,8 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   const { logger, signal, exit } = options;
   let config = options.config;
   for (const warning of startupWarnings(config)) logger.warn(warning);
+  // Before the driver, as upstream: a bad kubeconfig fails at once instead of after a CSI connection timeout.
+  const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master, environmentFirst: true });
   const registry: Registry = createMetricsRegistry();
   const csiMetrics = new CsiOperationMetrics({ registry });
   const conn = await CsiConnection.connect({
@@ -106,7 +108,6 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
   const topology = driver.accessibilityConstraints && config.featureGates.Topology;
   logger.info('Starting csi-provisioner', { version: sidecarVersion, driver: driver.name, identity, topology });
 
-  const kubeConfig = loadKubeConfig({ kubeconfig: config.kubeconfig, master: config.master, environmentFirst: true });
   const userAgent = `csi-provisioner/${sidecarVersion}`;
   // Events and leader election get clients of their own (own token bucket) so volume work never waits behind them.
   const newClient = (): KubeClient =>
