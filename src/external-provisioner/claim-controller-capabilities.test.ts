@@ -1,18 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { CLAIM_KEY, ClaimControllerFixture } from './testing/claim-controller-fixture.js';
-import type { FixtureOptions } from './testing/claim-controller-fixture.js';
+import { describe, expect, it } from 'vitest';
+import { CLAIM_KEY, useClaimControllerFixture } from './testing/claim-controller-fixture.js';
 
-let fixture: ClaimControllerFixture | undefined;
-
-async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
-  fixture = await ClaimControllerFixture.start(options);
-  return fixture;
-}
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
+const start = useClaimControllerFixture();
 
 describe('ClaimController driver capabilities', () => {
   it.each([

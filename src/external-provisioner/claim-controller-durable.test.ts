@@ -1,17 +1,17 @@
 import { status } from '@grpc/grpc-js';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
 import { ANN_IN_FLIGHT, FINALIZER_IN_FLIGHT, serializeRecord } from './durable-in-flight.js';
 import type { ProvisionerKube } from './kube-ports.js';
+import type { ClaimControllerFixture } from './testing/claim-controller-fixture.js';
 import {
   CLAIM_KEY,
   CLAIM_UID,
-  ClaimControllerFixture,
   PV_NAME,
   makeClaim,
+  useClaimControllerFixture,
 } from './testing/claim-controller-fixture.js';
-import type { FixtureOptions } from './testing/claim-controller-fixture.js';
 
 const DURABLE = ['--durable-in-flight'];
 const RECORD_TEXT = serializeRecord({
@@ -21,17 +21,7 @@ const RECORD_TEXT = serializeRecord({
   driver: TEST_DRIVER_NAME,
 });
 
-let fixture: ClaimControllerFixture | undefined;
-
-async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
-  fixture = await ClaimControllerFixture.start(options);
-  return fixture;
-}
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
+const start = useClaimControllerFixture();
 
 /** Kube calls and CSI calls in the order they happened, e.g. `kube.updateClaim`, `csi.CreateVolume`. */
 function recordOrder(f: ClaimControllerFixture): () => string[] {

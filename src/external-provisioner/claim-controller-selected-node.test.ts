@@ -1,22 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
 import { ANN_ALPHA_SELECTED_NODE, ANN_MIGRATED_TO, ANN_SELECTED_NODE } from './keys.js';
-import { CLAIM_KEY, ClaimControllerFixture } from './testing/claim-controller-fixture.js';
-import type { FixtureOptions } from './testing/claim-controller-fixture.js';
+import { CLAIM_KEY, useClaimControllerFixture } from './testing/claim-controller-fixture.js';
+import type { FixtureOptions, ClaimControllerFixture } from './testing/claim-controller-fixture.js';
 
-let fixture: ClaimControllerFixture | undefined;
+const startFixture = useClaimControllerFixture();
 
 async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
-  fixture = await ClaimControllerFixture.start(options);
-  fixture.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer';
-  return fixture;
+  const f = await startFixture(options);
+  f.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer';
+  return f;
 }
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
 
 function selectNode(f: ClaimControllerFixture, annotation = ANN_SELECTED_NODE): void {
   f.claims.get(CLAIM_KEY)!.metadata!.annotations![annotation] = 'node1';

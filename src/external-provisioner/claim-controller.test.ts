@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { FakeProvisionerKube } from './testing/fake-provisioner-kube.js';
 import { reconcileKey } from '../shared/controller/reconcile.js';
@@ -16,15 +16,15 @@ import {
   FINALIZER_PV,
 } from './keys.js';
 import { INFEASIBLE_MESSAGE_PREFIX } from './provisioning-errors.js';
+import type { ClaimControllerFixture } from './testing/claim-controller-fixture.js';
 import {
   CLAIM_KEY,
   CLAIM_UID,
-  ClaimControllerFixture,
   PV_NAME,
   makeClaim,
   makeClass,
+  useClaimControllerFixture,
 } from './testing/claim-controller-fixture.js';
-import type { FixtureOptions } from './testing/claim-controller-fixture.js';
 
 const SECRET_VALUE = 'hunter2-do-not-leak';
 const SECRET_PARAMS = {
@@ -32,17 +32,7 @@ const SECRET_PARAMS = {
   'csi.storage.k8s.io/provisioner-secret-namespace': 'default',
 };
 
-let fixture: ClaimControllerFixture | undefined;
-
-async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
-  fixture = await ClaimControllerFixture.start(options);
-  return fixture;
-}
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
+const start = useClaimControllerFixture();
 
 describe('ClaimController happy path', () => {
   it('sends the exact CreateVolumeRequest, saves the exact PV and emits both events', async () => {

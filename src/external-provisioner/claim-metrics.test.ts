@@ -1,13 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ANN_BETA_STORAGE_CLASS } from './keys.js';
-import { CLAIM_KEY, ClaimControllerFixture, makeClaim } from './testing/claim-controller-fixture.js';
+import type { ClaimControllerFixture } from './testing/claim-controller-fixture.js';
+import { CLAIM_KEY, makeClaim, useClaimControllerFixture } from './testing/claim-controller-fixture.js';
 
-let fixture: ClaimControllerFixture | undefined;
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
+const start = useClaimControllerFixture();
 
 async function labelledValues(f: ClaimControllerFixture, name: string): Promise<unknown[]> {
   const metric = await f.registry.getSingleMetric(name)?.get();
@@ -16,7 +12,7 @@ async function labelledValues(f: ClaimControllerFixture, name: string): Promise<
 
 describe('controller_persistentvolumeclaim_provision_* labels and timing', () => {
   it('labels with spec.storageClassName as written and the data source kind', async () => {
-    const f = (fixture = await ClaimControllerFixture.start());
+    const f = await start();
     await f.controller.sync(CLAIM_KEY);
     expect(await labelledValues(f, 'controller_persistentvolumeclaim_provision_total')).toEqual([
       { labels: { class: 'sc', source: '' }, value: 1 },
@@ -24,7 +20,7 @@ describe('controller_persistentvolumeclaim_provision_* labels and timing', () =>
   });
 
   it('labels a claim whose class comes from the beta annotation with an empty class, as upstream', async () => {
-    const f = (fixture = await ClaimControllerFixture.start());
+    const f = await start();
     const claim = makeClaim();
     delete claim.spec!.storageClassName;
     claim.metadata!.annotations![ANN_BETA_STORAGE_CLASS] = 'sc';
@@ -37,7 +33,7 @@ describe('controller_persistentvolumeclaim_provision_* labels and timing', () =>
   });
 
   it('counts the first PV save in the duration', async () => {
-    const f = (fixture = await ClaimControllerFixture.start());
+    const f = await start();
     const create = f.kube.createPersistentVolume.bind(f.kube);
     f.kube.createPersistentVolume = async (pv) => {
       await f.clock.advance(3_000);

@@ -1,20 +1,9 @@
 import { status } from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CLAIM_KEY, ClaimControllerFixture } from './testing/claim-controller-fixture.js';
-import type { FixtureOptions } from './testing/claim-controller-fixture.js';
+import { describe, expect, it } from 'vitest';
+import { CLAIM_KEY, useClaimControllerFixture } from './testing/claim-controller-fixture.js';
 import { sourceClaim, sourceVolume } from './testing/clone-source-objects.js';
 
-let fixture: ClaimControllerFixture | undefined;
-
-async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
-  fixture = await ClaimControllerFixture.start(options);
-  return fixture;
-}
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
+const start = useClaimControllerFixture();
 
 describe('prepareProvision checks in upstream order', () => {
   it('refuses a claim with a selector before it protects the clone source', async () => {

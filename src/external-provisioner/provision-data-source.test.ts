@@ -1,25 +1,15 @@
 import { status } from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
 import { ANN_ALLOW_VOLUME_MODE_CHANGE, ANN_BETA_STORAGE_CLASS, FINALIZER_SNAPSHOT_SOURCE_PROTECTION } from './keys.js';
-import { CLAIM_KEY, ClaimControllerFixture, PV_NAME } from './testing/claim-controller-fixture.js';
-import type { FixtureOptions } from './testing/claim-controller-fixture.js';
+import { CLAIM_KEY, PV_NAME, useClaimControllerFixture } from './testing/claim-controller-fixture.js';
+import type { FixtureOptions, ClaimControllerFixture } from './testing/claim-controller-fixture.js';
 import type { VolumeSnapshot, VolumeSnapshotContent } from './snapshot-types.js';
 import { sourceClaim, sourceVolume } from './testing/clone-source-objects.js';
 import type { ReferenceGrant } from './reference-grants.js';
 
-let fixture: ClaimControllerFixture | undefined;
-
-async function start(options?: FixtureOptions): Promise<ClaimControllerFixture> {
-  fixture = await ClaimControllerFixture.start(options);
-  return fixture;
-}
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
+const start = useClaimControllerFixture();
 
 function claimOf(f: ClaimControllerFixture): V1PersistentVolumeClaim {
   return f.claims.get(CLAIM_KEY)!;

@@ -1,18 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
 import { FINALIZER_CLONE_PROTECTION, FINALIZER_SNAPSHOT_SOURCE_PROTECTION } from './keys.js';
-import { CLAIM_KEY, ClaimControllerFixture, PV_NAME } from './testing/claim-controller-fixture.js';
-import type { FixtureOptions } from './testing/claim-controller-fixture.js';
+import { CLAIM_KEY, PV_NAME, useClaimControllerFixture } from './testing/claim-controller-fixture.js';
+import type { FixtureOptions, ClaimControllerFixture } from './testing/claim-controller-fixture.js';
 import type { VolumeSnapshot, VolumeSnapshotContent } from './snapshot-types.js';
 import { sourceClaim, sourceVolume } from './testing/clone-source-objects.js';
 
-let fixture: ClaimControllerFixture | undefined;
-
-afterEach(async () => {
-  await fixture?.stop();
-  fixture = undefined;
-});
+const start = useClaimControllerFixture();
 
 const SNAPSHOTTER_FINALIZER = 'snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection';
 
@@ -45,8 +40,7 @@ function content(): VolumeSnapshotContent {
 }
 
 async function startClone(options: FixtureOptions = { protection: true }): Promise<ClaimControllerFixture> {
-  const f = await ClaimControllerFixture.start({ ...options, capabilities: { cloning: true } });
-  fixture = f;
+  const f = await start({ ...options, capabilities: { cloning: true } });
   f.claims.set(sourceClaim({ resourceVersion: '4' }));
   f.volumes.set(sourceVolume());
   f.protection.claims.set('default/src', sourceClaim({ resourceVersion: '4' }));
@@ -55,8 +49,7 @@ async function startClone(options: FixtureOptions = { protection: true }): Promi
 }
 
 async function startRestore(options: FixtureOptions = { protection: true }): Promise<ClaimControllerFixture> {
-  const f = await ClaimControllerFixture.start({ ...options, capabilities: { snapshots: true } });
-  fixture = f;
+  const f = await start({ ...options, capabilities: { snapshots: true } });
   f.kube.snapshots.set('default/snap', snapshot());
   f.kube.snapshotContents.set('content1', content());
   f.protection.snapshots.set('default/snap', snapshot());

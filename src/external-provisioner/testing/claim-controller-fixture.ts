@@ -7,6 +7,7 @@ import type {
   V1StorageClass,
 } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { afterEach } from 'vitest';
 import { ItemExponentialRateLimiter } from '../../shared/controller/rate-limiter.js';
 import { WorkQueue } from '../../shared/controller/work-queue.js';
 import { CsiConnection } from '../../shared/csi/connection.js';
@@ -168,4 +169,14 @@ export class ClaimControllerFixture {
     const metric = await this.registry.getSingleMetric(name)?.get();
     return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
   }
+}
+
+/** A `start` for a test file: the fixture of each test is stopped after it. */
+export function useClaimControllerFixture(): (options?: FixtureOptions) => Promise<ClaimControllerFixture> {
+  let current: ClaimControllerFixture | undefined;
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  return async (options) => (current = await ClaimControllerFixture.start(options));
 }
