@@ -422,6 +422,20 @@ describe('VolumeController with a CSI driver', () => {
       expect(deleteCalls()).toEqual([]);
     });
   });
+
+  it.each([
+    [{ controllerService: false, createDeleteVolume: true }, 'plugin CONTROLLER_SERVICE'],
+    [{ controllerService: true, createDeleteVolume: false }, 'controller CREATE_DELETE_VOLUME'],
+  ])('sends no DeleteVolume without %o and says why, as upstream', async (capabilities, missing) => {
+    const f = fixture(connection, [releasedVolume()], capabilities);
+    const message = `CSI driver does not support dynamic provisioning: ${missing} capability is not reported`;
+    await expect(f.controller.sync('pv-1')).rejects.toThrow(message);
+    expect(driver.callsTo('DeleteVolume')).toHaveLength(0);
+    expect(f.kube.callsTo('deletePersistentVolume')).toHaveLength(0);
+    expect(f.recorder.events.map((e) => [e.type, e.reason, e.message])).toEqual([
+      ['Warning', EventReason.VolumeFailedDelete, message],
+    ]);
+  });
 });
 
 describe('VolumeController with a fake CsiCaller', () => {
