@@ -22,7 +22,7 @@ describe('csi-provisioner process start-up', () => {
     ]);
     // Connecting to a missing socket would take 30 s; the kubeconfig error comes first.
     expect(await proc.waitForExit(10_000)).toBe(1);
-    expect(proc.logs).toContain('/nonexistent/kubeconfig');
-    expect(proc.logs).not.toContain('Still connecting');
+    expect(proc.log).toContain('/nonexistent/kubeconfig');
+    expect(proc.log).not.toContain('Still connecting');
   });
 });

@@ -28,11 +28,6 @@ export class SidecarProcess {
     return this.output;
   }
 
-  /** Everything the process wrote to stdout and stderr so far. */
-  get logs(): string {
-    return this.output;
-  }
-
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
