@@ -197,7 +197,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     volumeAttachments: attachments,
     kube,
     csi: conn,
-    capabilities: { controllerService: driver.controllerService, createDeleteVolume: driver.createDeleteVolume },
+    capabilities: driver,
     recorder,
     config,
     driverName: driver.name,

@@ -5,13 +5,12 @@ import type { KubeClient } from '../shared/kube/client.js';
 import type { CsiConnection } from '../shared/csi/connection.js';
 import { getControllerCapabilities, getDriverName, getPluginCapabilities, probeForever } from '../shared/csi/rpc.js';
 import { ControllerServiceCapability_RPC_Type, PluginCapability_Service_Type } from '../gen/csi.js';
+import type { ProvisioningCapabilities } from './driver-capabilities.js';
 
 /** What the driver told us at start-up, read once: a restart re-reads it. */
-export interface DriverInfo {
+/** Without CONTROLLER_SERVICE or CREATE_DELETE_VOLUME every claim fails, as upstream (no start-up error). */
+export interface DriverInfo extends ProvisioningCapabilities {
   name: string;
-  /** CONTROLLER_SERVICE and CREATE_DELETE_VOLUME: without both every claim fails, as upstream (no start-up error). */
-  controllerService: boolean;
-  createDeleteVolume: boolean;
   /** VOLUME_ACCESSIBILITY_CONSTRAINTS reported (before the Topology feature gate). */
   accessibilityConstraints: boolean;
   singleNodeMultiWriter: boolean;
