@@ -18,6 +18,30 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { echo "build.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# prune_old_cache_dirs ROOT KEEP_DIR KEEP: removes all but the KEEP newest cache directories (by mtime)
+# under ROOT, never KEEP_DIR itself, and only directories named like a cache key. Written without a
+# pipeline so that an empty or near-empty cache root (a fresh machine) cannot trip `set -e`/pipefail.
+prune_old_cache_dirs() {
+  local root="$1" keep_dir="$2" keep="$3" dir kept=1
+  local -a dirs=()
+  shopt -s nullglob
+  dirs=("$root"/*/)
+  shopt -u nullglob
+  ((${#dirs[@]} > 0)) || return 0
+  # shellcheck disable=SC2012 # cache dir names are hex hashes
+  mapfile -t dirs < <(ls -1dt -- "${dirs[@]}")
+  for dir in "${dirs[@]}"; do
+    dir="${dir%/}"
+    [[ "$dir" != "$keep_dir" && "$(basename "$dir")" =~ ^[0-9a-f]{16}$ ]] || continue
+    if ((kept < keep)); then
+      kept=$((kept + 1))
+    else
+      log "pruning old cache dir $dir"
+      rm -rf "$dir"
+    fi
+  done
+}
+
 mode=build
 case "${1:-}" in
   "") ;;
@@ -68,17 +92,36 @@ export CGO_ENABLED=0
 summary=()
 total_start=$SECONDS
 
+# report_progress NAME: logs once a minute until sent SIGTERM (its sleep goes with it, so no stray
+# process keeps the caller's output pipe open).
+report_progress() {
+  local since sleeper=
+  since=$(date +%s)
+  trap '[[ -n "$sleeper" ]] && kill "$sleeper" 2>/dev/null; exit 0' TERM
+  while :; do
+    sleep 60 &
+    sleeper=$!
+    wait "$sleeper" || true
+    log "  ... still building $1 ($(($(date +%s) - since))s)"
+  done
+}
+
 # build_one NAME FUNCTION: runs FUNCTION (which writes $bindir/.partial/NAME) unless NAME is already
 # in $bindir, then moves the result into place.
 build_one() {
-  local name="$1" fn="$2" start
+  local name="$1" fn="$2" start heartbeat
   if [[ -x "$bindir/$name" ]]; then
     summary+=("$(printf '%-24s cached' "$name")")
     return 0
   fi
   log "building $name ..."
   start=$SECONDS
-  "$fn" "$bindir/.partial/$name" || die "building $name failed"
+  # A cold build of kube-apiserver runs for minutes without output; say every minute that it is alive.
+  report_progress "$name" &
+  heartbeat=$!
+  "$fn" "$bindir/.partial/$name" || { kill "$heartbeat"; die "building $name failed"; }
+  kill "$heartbeat"
+  wait "$heartbeat" 2>/dev/null || true
   if [[ -f "$bindir/$name.unavailable" ]]; then
     log "WARNING: $name not built: $(cat "$bindir/$name.unavailable")"
     summary+=("$(printf '%-24s unavailable: %s' "$name" "$(cat "$bindir/$name.unavailable")")")
@@ -193,11 +236,7 @@ rm -rf "$bindir/.partial" "$bindir/.gobin"
   grep -E '^[A-Z0-9_]+=' "$here/versions.env"
 } >"$bindir/.complete"
 
-# Keep the 3 most recent cache directories (each is ~300 MB); never touch the one just built.
-# shellcheck disable=SC2012 # cache dir names are hex hashes
-ls -1dt "$root"/*/ 2>/dev/null | sed 's#/$##' | grep -vxF "$bindir" | tail -n +3 | while IFS= read -r old; do
-  [[ "$(basename "$old")" =~ ^[0-9a-f]{16}$ ]] && { log "pruning old cache dir $old"; rm -rf "$old"; }
-done
+prune_old_cache_dirs "$root" "$bindir" 3
 
 log "timings (this run, ${SECONDS}s since start, $((SECONDS - total_start))s building):"
 for line in "${summary[@]}"; do log "  $line"; done
