@@ -31,6 +31,7 @@ beforeAll(async () => {
   await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
   await createMockStorageClass(c, 'mock', { parameters: { color: 'blue' } });
   await createMockStorageClass(c, 'mock-bad', { parameters: { 'csi.storage.k8s.io/no-such-key': 'x' } });
+  await createMockStorageClass(c, 'mock-late', { volumeBindingMode: 'WaitForFirstConsumer' });
   // The provisioner runs as its own ServiceAccount with the shipped RBAC.
   const kubeconfig = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   metricsPort = await freePort();
@@ -110,6 +111,16 @@ describe('csi-provisioner against a real control plane and CSI driver', () => {
     expect(metrics).toMatch(
       /csi_sidecar_operations_seconds_count\{driver_name="io.kubernetes.storage.mock",method_name="\/csi.v1.Controller\/CreateVolume",grpc_status_code="OK"\} 1/,
     );
+    // As Go v6.3: the driver name labels every call after GetPluginInfo, the start-up capability calls too.
+    const startup = (method: string) =>
+      metrics.match(
+        new RegExp(`csi_sidecar_operations_seconds_count\\{driver_name="([^"]+)",method_name="/csi.v1.${method}"`),
+      )?.[1];
+    expect(['Identity/Probe', 'Identity/GetPluginInfo'].map(startup)).toEqual(['unknown-driver', 'unknown-driver']);
+    expect(['Identity/GetPluginCapabilities', 'Controller/ControllerGetCapabilities'].map(startup)).toEqual([
+      MOCK_DRIVER,
+      MOCK_DRIVER,
+    ]);
   });
 
   it('holds a Lease named after the driver and records a LeaderElection event on it', async () => {
@@ -147,6 +158,47 @@ describe('csi-provisioner against a real control plane and CSI driver', () => {
     const failed = (await events('bad')).find((e) => e.reason === 'ProvisioningFailed');
     expect(failed?.type).toBe('Warning');
     expect(failed?.message).toContain('csi.storage.k8s.io/no-such-key');
+    expect(provisioner.running).toBe(true);
+  });
+
+  it('provisions a WaitForFirstConsumer claim whose selected node does not exist when the driver has no topology, as Go v6.3', async () => {
+    const c = cluster();
+    const late = claim('late', 'mock-late');
+    const annotated = {
+      ...late,
+      metadata: { ...late.metadata, annotations: { 'volume.kubernetes.io/selected-node': 'node-gone' } },
+    };
+    await c.admin.must('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, annotated);
+    await waitUntil(
+      'claim Bound',
+      async () => (await get(`/api/v1/namespaces/${namespace}/persistentvolumeclaims/late`))?.status?.phase === 'Bound',
+      60_000,
+    );
+    const bound = await get(`/api/v1/namespaces/${namespace}/persistentvolumeclaims/late`);
+    expect(bound?.metadata.annotations?.['volume.kubernetes.io/selected-node']).toBe('node-gone');
+    expect((await events('late')).filter((e) => e.reason === 'ProvisioningFailed')).toEqual([]);
+  });
+
+  it('names the unserved VolumeSnapshot API in the ProvisioningFailed event as client-go does (no snapshot CRDs)', async () => {
+    const c = cluster();
+    const restore = claim('restore', 'mock');
+    await c.admin.must('POST', `/api/v1/namespaces/${namespace}/persistentvolumeclaims`, {
+      ...restore,
+      spec: {
+        ...restore.spec,
+        dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'snap' },
+      },
+    });
+    await waitUntil(
+      'ProvisioningFailed event',
+      async () => (await events('restore')).some((e) => e.reason === 'ProvisioningFailed'),
+      60_000,
+    );
+    const failed = (await events('restore')).find((e) => e.reason === 'ProvisioningFailed');
+    expect(failed?.message).toBe(
+      'error getting handle for DataSource Type VolumeSnapshot by Name snap: error getting snapshot snap from api server: ' +
+        'the server could not find the requested resource (get volumesnapshots.snapshot.storage.k8s.io snap)',
+    );
     expect(provisioner.running).toBe(true);
   });
 });

@@ -20,36 +20,48 @@ function selectNode(f: ClaimControllerFixture, annotation = ANN_SELECTED_NODE): 
 const updatedClaims = (f: ClaimControllerFixture): V1PersistentVolumeClaim[] =>
   f.kube.callsTo('updateClaim').map((args) => args[0] as V1PersistentVolumeClaim);
 
+const apiCalls = (f: ClaimControllerFixture): string[] => f.kube.calls.map((c) => c.method);
+
 describe('ClaimController and the selected node', () => {
-  it('sends a claim whose selected node is gone back to the scheduler (Node informer with topology)', async () => {
+  // sig-storage-lib-external-provisioner v13 (csi-provisioner v6.3) does not look the node up: without topology
+  // nothing needs it, so a claim whose selected node is gone is provisioned and binds.
+  it('provisions without reading the selected node when the driver has no topology, even if the node is gone', async () => {
+    const f = await start();
+    selectNode(f);
+    await f.controller.sync(CLAIM_KEY);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+    expect(f.driver.callsTo('CreateVolume')[0].accessibilityRequirements).toBeUndefined();
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningSucceeded']);
+    expect(apiCalls(f)).toEqual(['createPersistentVolume']);
+  });
+
+  it("sends a claim whose selected node is gone with its CSINode back to the scheduler, with upstream's text", async () => {
     const f = await start({ capabilities: { topology: true } });
     selectNode(f);
     await f.controller.sync(CLAIM_KEY);
     expect(f.recorder.events.map((e) => [e.type, e.reason, e.message])).toEqual([
-      ['Warning', 'ProvisioningFailed', 'node "node1" not found'],
+      ['Normal', 'Provisioning', `External provisioner is provisioning volume for claim "${CLAIM_KEY}"`],
+      [
+        'Warning',
+        'ProvisioningFailed',
+        'failed to get selected CSINode node1: csinode.storage.k8s.io "node1" not found',
+      ],
     ]);
     expect(updatedClaims(f)).toHaveLength(1);
     expect(updatedClaims(f)[0].metadata?.annotations).not.toHaveProperty(ANN_SELECTED_NODE);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
-    expect(f.kube.callsTo('getNode')).toHaveLength(0);
   });
 
-  it('reads the selected node with a GET without topology and reschedules when it is gone', async () => {
-    const f = await start();
+  it('retries without rescheduling when only the Node is gone and its CSINode is still there', async () => {
+    const f = await start({ capabilities: { topology: true } });
     selectNode(f);
-    await f.controller.sync(CLAIM_KEY);
-    expect(f.kube.callsTo('getNode')).toEqual([['node1']]);
-    expect(f.recorder.events.map((e) => e.message)).toEqual(['nodes "node1" not found']);
-    expect(updatedClaims(f)).toHaveLength(1);
-    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
-  });
-
-  it('retries when the selected node cannot be read, without rescheduling', async () => {
-    const f = await start();
-    selectNode(f);
-    f.kube.failNext('getNode', { status: 500, reason: 'InternalError' });
-    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('failed to get target node');
-    expect(f.recorder.events.at(-1)?.message).toMatch(/^failed to get target node: /);
+    f.csiNodes.set({
+      metadata: { name: 'node1' },
+      spec: { drivers: [{ name: TEST_DRIVER_NAME, nodeID: 'n1', topologyKeys: ['zone'] }] },
+    });
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow(
+      'error generating accessibility requirements: topology labels from selected node map[] does not match topology keys from CSINode [zone]',
+    );
     expect(updatedClaims(f)).toHaveLength(0);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
   });
@@ -62,7 +74,7 @@ describe('ClaimController and the selected node', () => {
     // Re-queued before the watch delivered the update (a StorageClass change re-queues every claim).
     await f.controller.sync(CLAIM_KEY);
     expect(updatedClaims(f)).toHaveLength(1);
-    expect(f.recorder.events).toHaveLength(1);
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningFailed']);
     // The scheduler picked another node and the watch brought the new version.
     const claim = f.claims.get(CLAIM_KEY)!;
     claim.metadata!.resourceVersion = '8';
@@ -77,10 +89,19 @@ describe('ClaimController and the selected node', () => {
     expect(f.controller.bookkeepingSizes['rescheduled']).toBe(0);
   });
 
-  it('cannot reschedule a claim with only the alpha annotation: the failure is retried', async () => {
+  it('leaves a late-binding claim with only the alpha annotation to the scheduler, as the library', async () => {
     const f = await start({ capabilities: { topology: true } });
     selectNode(f, ANN_ALPHA_SELECTED_NODE);
-    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('node "node1" not found');
+    await expect(f.controller.sync(CLAIM_KEY)).resolves.toBeUndefined();
+    expect(f.recorder.events).toEqual([]);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+
+  it('cannot reschedule a claim whose node is named by the alpha annotation only: the failure is retried', async () => {
+    const f = await start({ capabilities: { topology: true } });
+    f.classes.get('sc')!.volumeBindingMode = 'Immediate';
+    selectNode(f, ANN_ALPHA_SELECTED_NODE);
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('csinode.storage.k8s.io "node1" not found');
     expect(updatedClaims(f)).toHaveLength(0);
   });
 });

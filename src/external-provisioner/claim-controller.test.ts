@@ -132,6 +132,10 @@ describe('ClaimController skips claims that are not to be provisioned', () => {
     ],
     ['no provisioner annotation', (f) => (f.claims.get(CLAIM_KEY)!.metadata!.annotations = {})],
     [
+      'migrated to this driver but without a storage-provisioner annotation',
+      (f) => (f.claims.get(CLAIM_KEY)!.metadata!.annotations = { [ANN_MIGRATED_TO]: TEST_DRIVER_NAME }),
+    ],
+    [
       'WaitForFirstConsumer without a selected node',
       (f) => (f.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer'),
     ],
@@ -149,11 +153,8 @@ describe('ClaimController skips claims that are not to be provisioned', () => {
     const f = await start();
     f.classes.get('sc')!.volumeBindingMode = 'WaitForFirstConsumer';
     f.claims.get(CLAIM_KEY)!.metadata!.annotations![ANN_SELECTED_NODE] = 'node1';
-    f.kube.nodes.set('node1', { metadata: { name: 'node1' } });
     await f.controller.sync(CLAIM_KEY);
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
-    // Without topology there is no Node informer: the selected node is read with a GET, as upstream's library.
-    expect(f.kube.callsTo('getNode')).toEqual([['node1']]);
   });
 
   it('checks the PV name with a custom prefix', async () => {
@@ -244,6 +245,8 @@ describe('ClaimController failures', () => {
     expect(pv?.spec?.persistentVolumeReclaimPolicy).toBe('Retain');
     expect(pv?.spec?.claimRef?.uid).toBe(CLAIM_UID);
     expect(f.controller.inFlightCount).toBe(0);
+    // As upstream's library: no ProvisioningSucceeded for a claim the cache no longer holds.
+    expect(f.recorder.reasons()).toEqual(['Provisioning', 'ProvisioningFailed']);
   });
 
   it('a deleted in-flight claim whose CreateVolume ends with a final error is dropped', async () => {
@@ -341,6 +344,19 @@ describe('ClaimController reschedule', () => {
     expect(updatedClaims(f)[0].metadata?.annotations).not.toHaveProperty(ANN_SELECTED_NODE);
   });
 
+  it('a too small volume whose cleanup fails gets upstream\'s "volume is orphaned" text and is retried', async () => {
+    const f = await start();
+    f.driver.enqueue('CreateVolume', { volume: { volumeId: 'small', capacityBytes: 1n } });
+    f.driver.fail('DeleteVolume', status.INTERNAL, 'disk busy', 5);
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow();
+    expect(f.recorder.events.at(-1)?.message).toBe(
+      `created volume capacity 1 less than requested capacity 1073741824. Cleanup of volume ${PV_NAME} failed, ` +
+        'volume is orphaned: rpc error: code = Internal desc = disk busy',
+    );
+    expect(f.driver.callsTo('DeleteVolume')).toHaveLength(5);
+    expect(f.controller.inFlightCount).toBe(1);
+  });
+
   it('ResourceExhausted without topology is a final error', async () => {
     const f = await start();
     f.driver.fail('CreateVolume', status.RESOURCE_EXHAUSTED, 'full');
@@ -349,8 +365,47 @@ describe('ClaimController reschedule', () => {
   });
 });
 
+describe('ClaimController with a volume name that cannot be made', () => {
+  it('fails only the claims it acts on, after their Provisioning event, as upstream', async () => {
+    const f = await start({ argv: ['--volume-name-prefix='] });
+    const foreign = makeClaim();
+    foreign.metadata = {
+      ...foreign.metadata,
+      name: 'foreign',
+      annotations: { [ANN_STORAGE_PROVISIONER]: 'other.example.com' },
+    };
+    f.claims.set(foreign);
+    await f.controller.sync('default/foreign');
+    expect(f.recorder.events).toEqual([]);
+
+    await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('volume name prefix cannot be of length 0');
+    expect(f.recorder.events.map((e) => [e.reason, e.message])).toEqual([
+      ['Provisioning', `External provisioner is provisioning volume for claim "${CLAIM_KEY}"`],
+      ['ProvisioningFailed', 'volume name prefix cannot be of length 0'],
+    ]);
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(0);
+  });
+});
+
+describe('ClaimController and a StorageClass created after its claims', () => {
+  it('queues the unbound claims of that class only', async () => {
+    const f = await start();
+    const claimIn = (name: string, storageClassName: string, volumeName?: string): V1PersistentVolumeClaim => {
+      const claim = makeClaim();
+      claim.metadata = { ...claim.metadata, name, uid: `uid-${name}` };
+      claim.spec = { ...claim.spec, storageClassName, ...(volumeName ? { volumeName } : {}) };
+      return claim;
+    };
+    f.claims.set(claimIn('bound', 'sc', 'pv-bound'));
+    f.claims.set(claimIn('gold-claim', 'gold'));
+    f.controller.storageClassAdded(makeClass());
+    expect(f.queue.len()).toBe(1);
+    expect(await f.queue.get()).toEqual({ key: CLAIM_KEY, shutdown: false });
+  });
+});
+
 describe('ClaimController infeasible slow retry', () => {
-  it('delays InvalidArgument retries five minutes unless the StorageClass changes', async () => {
+  it('delays InvalidArgument retries five minutes unless the StorageClass is created anew', async () => {
     const f = await start();
     f.driver.fail('CreateVolume', status.INVALID_ARGUMENT, 'no such tier', 2);
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('InvalidArgument');
@@ -361,7 +416,14 @@ describe('ClaimController infeasible slow retry', () => {
     expect(skipped).toEqual({ requeueAfterMs: INFEASIBLE_RETRY_DELAY_MS });
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
 
-    f.classes.set({ ...makeClass(), metadata: { name: 'sc', uid: 'sc-uid', resourceVersion: '2' } });
+    // An edited class (labels, annotations: its parameters are immutable) asks the same: still delayed, as upstream.
+    f.classes.set({
+      ...makeClass(),
+      metadata: { name: 'sc', uid: 'sc-uid', resourceVersion: '2', labels: { a: 'b' } },
+    });
+    expect(await f.controller.sync(CLAIM_KEY)).toEqual({ requeueAfterMs: INFEASIBLE_RETRY_DELAY_MS });
+    expect(f.driver.callsTo('CreateVolume')).toHaveLength(1);
+    f.classes.set({ ...makeClass(), metadata: { name: 'sc', uid: 'sc-uid-2', resourceVersion: '3' } });
     await expect(f.controller.sync(CLAIM_KEY)).rejects.toThrow('InvalidArgument');
     expect(f.driver.callsTo('CreateVolume')).toHaveLength(2);
 

@@ -24,13 +24,14 @@ import { ANN_IN_FLIGHT, DurableInFlight, hasInFlightFinalizer } from './durable-
 import type { RecoveryDeps } from './durable-in-flight.js';
 import type { ProvisionerConfig } from './flags.js';
 import { InFlightClaims, claimKey } from './in-flight.js';
+import { claimStorageClassName } from './pv.js';
 import { InfeasibleClaims } from './infeasible-claims.js';
 import { ANN_MIGRATED_TO, EventReason } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
 import { finishOrphan } from './orphan-claims.js';
 import type { ReferenceGrantReader } from './reference-grants.js';
 import type { ProtectionKube } from './protection-ports.js';
-import { buildVolume, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
+import { buildVolume, checkReferenceGrant, createVolume, deleteVolume, prepareProvision } from './provision-claim.js';
 import type { ClaimAttempt, PreparedProvision, ProvisionContext, ProvisionerCapabilities } from './provision-claim.js';
 import { INFEASIBLE_MESSAGE_PREFIX, ProvisioningError, ProvisioningState } from './provisioning-errors.js';
 import { shouldProvision } from './should-provision.js';
@@ -149,8 +150,6 @@ export class ClaimController {
     this.reporter = new ClaimReporter(this.recorder, this.metrics, options.logger);
     this.rescheduler = new ClaimRescheduler({
       kube: options.kube,
-      nodes: options.nodes,
-      topology: options.capabilities.topology,
       reporter: this.reporter,
       logger: options.logger,
     });
@@ -163,7 +162,7 @@ export class ClaimController {
       ...(options.registry ? { metrics: WorkQueueMetricsFactory.forRegistry(options.registry) } : {}),
       onSaved: (pv) => {
         this.savedVolumes.remember(pv);
-        this.reporter.succeeded(pv);
+        this.reporter.succeeded(pv, this.claimOf(pv));
         void this.clearAfterSave(pv);
       },
     });
@@ -172,6 +171,18 @@ export class ClaimController {
   /** For the claim informer's add, update and delete handlers (a deletion may leave an operation to finish). */
   enqueueClaim(claim: V1PersistentVolumeClaim): void {
     this.queue.add(claimKey(claim));
+  }
+
+  /**
+   * For the StorageClass informer's add handler. Upstream's library watches no class, so a claim whose class is
+   * created late waits for its backoff (up to --retry-interval-max); its unbound claims are tried at once instead.
+   * A class's parameters are immutable, so an update changes no request and needs no handler.
+   */
+  storageClassAdded(storageClass: V1StorageClass): void {
+    const name = storageClass.metadata?.name;
+    for (const claim of this.claims.list()) {
+      if (!claim.spec?.volumeName && claimStorageClassName(claim) === name) this.enqueueClaim(claim);
+    }
   }
 
   /** For the volumes informer's add handler: the cache has the PV now, it need not be remembered. */
@@ -250,7 +261,9 @@ export class ClaimController {
   }
 
   private async syncClaim(claim: V1PersistentVolumeClaim): Promise<SyncResult | void> {
-    let pvName: string;
+    // A name that cannot be made (bad --volume-name-* flags) fails in prepareProvision, as upstream: only for claims
+    // this provisioner acts on, after their Provisioning event.
+    let pvName: string | undefined;
     try {
       pvName = makeVolumeName({
         prefix: this.context.config.volumeNamePrefix,
@@ -259,7 +272,6 @@ export class ClaimController {
       });
     } catch (err) {
       if (!(err instanceof InvalidClaimError)) throw err;
-      return this.reporter.fail(claim, err.message);
     }
     const decision = shouldProvision({
       claim,
@@ -282,15 +294,14 @@ export class ClaimController {
     }
     const uid = claim.metadata?.uid ?? '';
     const waitMs = this.infeasible.remainingDelayMs(uid, decision.storageClass);
-    // Polling at most every --retry-interval-max notices an edited StorageClass before the five minutes are up.
+    // Polling at most every --retry-interval-max notices a recreated StorageClass before the five minutes are up.
     if (waitMs > 0) return { requeueAfterMs: Math.min(waitMs, this.context.config.retryIntervalMaxMs) };
-    await this.provision({ claim, storageClass: decision.storageClass }, pvName);
+    await this.provision({ claim, storageClass: decision.storageClass });
   }
 
-  private async provision(attempt: ClaimAttempt, pvName: string): Promise<void> {
+  private async provision(attempt: ClaimAttempt): Promise<void> {
     const { claim, storageClass } = attempt;
     if (storageClass.provisioner !== this.context.driverName) return this.foreignClass(claim, storageClass);
-    if (!(await this.rescheduler.selectedNodeExists(claim))) return;
     const ref = claimReference(claim);
     this.recorder.event(
       ref,
@@ -300,6 +311,11 @@ export class ClaimController {
     );
     const dataSource = classifyDataSource(claim, this.context.config.featureGates.CrossNamespaceVolumeDataSource);
     if (dataSource.kind === 'populator') {
+      try {
+        checkReferenceGrant(this.context, claim, dataSource);
+      } catch (err) {
+        return this.attemptFailed(attempt, err);
+      }
       this.provisionerRecorder.event(
         ref,
         'Normal',
@@ -311,7 +327,7 @@ export class ClaimController {
     const started = this.clock.monotonic();
     let result: { pv: V1PersistentVolume; prepared: PreparedProvision } | undefined;
     try {
-      result = await this.attempt(attempt, pvName);
+      result = await this.attempt(attempt);
     } catch (err) {
       return this.attemptFailed(attempt, err);
     }
@@ -337,7 +353,6 @@ export class ClaimController {
 
   private async attempt(
     attempt: ClaimAttempt,
-    pvName: string,
   ): Promise<{ pv: V1PersistentVolume; prepared: PreparedProvision } | undefined> {
     const uid = attempt.claim.metadata?.uid ?? '';
     let topologyRecord = this.topologyRecords.get(uid);
@@ -345,10 +360,10 @@ export class ClaimController {
       topologyRecord = {};
       this.topologyRecords.set(uid, topologyRecord);
     }
-    const prepared = await prepareProvision(this.context, { ...attempt, pvName, topologyRecord });
+    const prepared = await prepareProvision(this.context, { ...attempt, topologyRecord });
     // A throw (API error) leaves the attempt NoChange; an existing marker stays.
     const marked = await this.durable.markInFlight(attempt.claim, {
-      volumeName: pvName,
+      volumeName: prepared.pvName,
       storageClassName: attempt.storageClass.metadata?.name ?? '',
       storageClassUID: attempt.storageClass.metadata?.uid ?? '',
     });
@@ -454,8 +469,13 @@ export class ClaimController {
       }
     }
     this.savedVolumes.remember(pv);
-    this.reporter.succeeded(pv);
+    this.reporter.succeeded(pv, this.claimOf(pv));
     await this.clearAfterSave(pv);
+  }
+
+  private claimOf(pv: V1PersistentVolume): V1PersistentVolumeClaim | undefined {
+    const ref = pv.spec?.claimRef;
+    return ref ? this.claims.get(`${ref.namespace ?? ''}/${ref.name ?? ''}`) : undefined;
   }
 
   /** Hook 3 of durable-in-flight.ts: the PV records the volume now, the claim's marker goes. */
@@ -494,8 +514,8 @@ export class ClaimController {
       volumeState: (name) =>
         this.volumes.get(name) || this.savedVolumes.has(name) ? 'saved' : this.unsaved.has(name) ? 'saving' : 'absent',
       storageClass: (name) => this.classes.get(name),
-      rebuildProvision: ({ claim, storageClass, volumeName }) =>
-        prepareProvision(this.recoveryContext, { claim, storageClass, pvName: volumeName, topologyRecord: {} }),
+      rebuildProvision: ({ claim, storageClass }) =>
+        prepareProvision(this.recoveryContext, { claim, storageClass, topologyRecord: {} }),
       createVolume: (prepared) =>
         createVolume(this.context, { request: prepared.request, requestedBytes: 0n, selectedNode: '' }),
       saveVolume: async (input) => {

@@ -27,11 +27,15 @@ export class ClaimReporter {
     this.logger = logger;
   }
 
-  succeeded(pv: V1PersistentVolume): void {
+  /**
+   * The PV is saved. As upstream's library, the event goes to the claim as cached, and only while the cache holds
+   * the claim the PV was made for (a claim deleted meanwhile gets none).
+   */
+  succeeded(pv: V1PersistentVolume, cachedClaim: V1PersistentVolumeClaim | undefined): void {
     const claimRef = pv.spec?.claimRef;
-    if (claimRef) {
+    if (cachedClaim && claimRef?.uid && cachedClaim.metadata?.uid === claimRef.uid) {
       this.recorder.event(
-        claimRef,
+        claimReference(cachedClaim),
         'Normal',
         EventReason.ProvisioningSucceeded,
         `Successfully provisioned volume ${pv.metadata?.name ?? ''}`,

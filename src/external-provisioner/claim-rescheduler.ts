@@ -1,26 +1,21 @@
-import type { V1Node, V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import type { CacheReader } from '../shared/kube/cache.js';
-import { isNotFound } from '../shared/kube/errors.js';
+import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
 import type { ClaimReporter } from './claim-events.js';
 import { claimKey } from './in-flight.js';
 import { ANN_SELECTED_NODE } from './keys.js';
 import type { ProvisionerKube } from './kube-ports.js';
-import { selectedNodeName } from './should-provision.js';
 
 export interface ClaimReschedulerOptions {
-  kube: Pick<ProvisionerKube, 'getNode' | 'updateClaim'>;
-  /** The Node informer; it runs only with topology, otherwise the selected node is read with a GET. */
-  nodes: CacheReader<V1Node>;
-  topology: boolean;
+  kube: Pick<ProvisionerKube, 'updateClaim'>;
   reporter: ClaimReporter;
   logger: Logger;
 }
 
 /**
- * The hand-back of a WaitForFirstConsumer claim to the scheduler (upstream's lib: the selected-node check before
- * provisioning and `rescheduleProvisioning`).
+ * The hand-back of a WaitForFirstConsumer claim to the scheduler (upstream's lib: `rescheduleProvisioning`). As the
+ * lib v13 that csi-provisioner v6.3 vendors, the selected node is not looked up before provisioning: only topology
+ * reads it, and a node gone with its CSINode comes back here as a Reschedule.
  */
 export class ClaimRescheduler {
   private readonly options: ClaimReschedulerOptions;
@@ -50,28 +45,6 @@ export class ClaimRescheduler {
 
   forget(uid: string): void {
     this.rescheduled.delete(uid);
-  }
-
-  /**
-   * Upstream's library reads the selected node before provisioning; a node that is gone sends the claim back to
-   * the scheduler. Throws (retry) when the node cannot be read or the claim cannot be rescheduled.
-   */
-  async selectedNodeExists(claim: V1PersistentVolumeClaim): Promise<boolean> {
-    const name = selectedNodeName(claim);
-    if (name === '') return true;
-    if (this.options.topology) {
-      if (this.options.nodes.get(name)) return true;
-      await this.rescheduleOrFail(claim, `node "${name}" not found`);
-      return false;
-    }
-    try {
-      await this.options.kube.getNode(name);
-      return true;
-    } catch (err) {
-      if (!isNotFound(err)) this.options.reporter.fail(claim, `failed to get target node: ${errorText(err)}`);
-    }
-    await this.rescheduleOrFail(claim, `nodes "${name}" not found`);
-    return false;
   }
 
   /** Upstream reschedules only a claim with the GA selected-node annotation; otherwise the failure is retried. */

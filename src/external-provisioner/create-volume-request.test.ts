@@ -378,7 +378,12 @@ describe('checkCreateVolumeResponse', () => {
 
   it('asks for cleanup when a requested content source is missing', () => {
     const result = checkCreateVolumeResponse({ volume: volume(), requestedBytes: GI, expectContentSource: true });
-    expect(result).toEqual({ ok: false, cleanup: true, error: new Error('volume content source missing') });
+    expect(result).toEqual({
+      ok: false,
+      cleanup: true,
+      problem: 'content-source',
+      error: new Error('volume content source missing'),
+    });
   });
 
   it('accepts a reported content source', () => {

@@ -265,8 +265,9 @@ export interface CheckCreateVolumeResponseOptions {
 
 export type CheckCreateVolumeResponseResult =
   | { ok: true; volume: Volume; capacityBytes: bigint }
-  /** `cleanup`: a volume exists and must be deleted (DeleteVolume) before the operation is retried. */
-  | { ok: false; cleanup: boolean; error: Error };
+  | { ok: false; cleanup: false; error: Error }
+  /** A volume exists and must be deleted (DeleteVolume) before the operation is retried. */
+  | { ok: false; cleanup: true; problem: 'capacity' | 'content-source'; error: Error };
 
 /** Validates a successful CreateVolume response before a PV is built from it. */
 export function checkCreateVolumeResponse(options: CheckCreateVolumeResponseOptions): CheckCreateVolumeResponseResult {
@@ -277,10 +278,10 @@ export function checkCreateVolumeResponse(options: CheckCreateVolumeResponseOpti
   const capacityBytes = volume.capacityBytes === 0n ? requestedBytes : volume.capacityBytes;
   if (capacityBytes < requestedBytes) {
     const error = new Error(`created volume capacity ${capacityBytes} less than requested capacity ${requestedBytes}`);
-    return { ok: false, cleanup: true, error };
+    return { ok: false, cleanup: true, problem: 'capacity', error };
   }
   if (options.expectContentSource && !volume.contentSource) {
-    return { ok: false, cleanup: true, error: new Error('volume content source missing') };
+    return { ok: false, cleanup: true, problem: 'content-source', error: new Error('volume content source missing') };
   }
   return { ok: true, volume, capacityBytes };
 }

@@ -10,7 +10,7 @@ export interface DataSourceObject {
 export type DataSourceKind =
   | { kind: 'none' }
   /** A kind the provisioner does not know: an external volume populator fills the claim. */
-  | { kind: 'populator' }
+  | ({ kind: 'populator' } & DataSourceObject)
   | ({ kind: 'snapshot' } & DataSourceObject)
   | ({ kind: 'clone' } & DataSourceObject)
   /** A data source that can never be provisioned as written (upstream: ProvisioningFinished). */
@@ -49,7 +49,7 @@ export function classifyDataSource(claim: V1PersistentVolumeClaim, crossNamespac
       };
     }
   } else if (source.kind !== 'PersistentVolumeClaim') {
-    return { kind: 'populator' };
+    return { kind: 'populator', name: source.name, namespace: source.namespace };
   }
   const kind = source.kind === 'VolumeSnapshot' ? 'snapshot' : 'clone';
   return { kind, name: source.name, namespace: source.namespace };

@@ -99,7 +99,7 @@ export const provisionerFlags = {
   volumeNameUuidLength: intFlag(
     'volume-name-uuid-length',
     -1,
-    'When zero or more, the claim UID in volume names loses its dashes and is cut to this many characters. Negative keeps the full UID.',
+    'When zero or more, the claim UID in volume names loses its dashes and is cut to this many characters; -1 keeps the full UID. Other values fail each claim with an event.',
   ),
   strictTopology: boolFlag(
     'strict-topology',

@@ -6,13 +6,14 @@ export const INFEASIBLE_RETRY_DELAY_MS = 5 * 60_000;
 
 interface Entry {
   retryAtMs: number;
-  classVersion: string;
+  classUid: string;
 }
 
 /**
- * Claims whose CreateVolume got InvalidArgument ("infeasible"): asking again with the same StorageClass
- * gives the same answer, so attempts pause for five minutes — unless the class was changed meanwhile
- * (upstream checks the UID; the resourceVersion is also compared so that an edited class counts).
+ * Claims whose CreateVolume got InvalidArgument ("infeasible"): asking again with the same StorageClass gives the
+ * same answer, so attempts pause for five minutes, unless the class was deleted and created again meanwhile. As
+ * upstream's library, only the UID counts: a class's parameters cannot be edited, so another resourceVersion means
+ * no other request.
  */
 export class InfeasibleClaims {
   private readonly clock: Clock;
@@ -25,7 +26,7 @@ export class InfeasibleClaims {
   add(claimUid: string, storageClass: V1StorageClass): void {
     this.entries.set(claimUid, {
       retryAtMs: this.clock.monotonic() + INFEASIBLE_RETRY_DELAY_MS,
-      classVersion: classVersion(storageClass),
+      classUid: storageClass.metadata?.uid ?? '',
     });
   }
 
@@ -34,7 +35,7 @@ export class InfeasibleClaims {
     const entry = this.entries.get(claimUid);
     if (!entry) return 0;
     const remaining = entry.retryAtMs - this.clock.monotonic();
-    if (remaining <= 0 || (storageClass && classVersion(storageClass) !== entry.classVersion)) {
+    if (remaining <= 0 || (storageClass && (storageClass.metadata?.uid ?? '') !== entry.classUid)) {
       this.entries.delete(claimUid);
       return 0;
     }
@@ -48,8 +49,4 @@ export class InfeasibleClaims {
   delete(claimUid: string): void {
     this.entries.delete(claimUid);
   }
-}
-
-function classVersion(storageClass: V1StorageClass): string {
-  return `${storageClass.metadata?.uid ?? ''}/${storageClass.metadata?.resourceVersion ?? ''}`;
 }

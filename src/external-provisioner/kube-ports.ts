@@ -1,10 +1,5 @@
 import { CoreV1Api, CustomObjectsApi, StorageV1Api } from '@kubernetes/client-node';
-import type {
-  V1Node,
-  V1PersistentVolume,
-  V1PersistentVolumeClaim,
-  V1VolumeAttributesClass,
-} from '@kubernetes/client-node';
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesClass } from '@kubernetes/client-node';
 import { fromApiException } from '../shared/kube/errors.js';
 import type { KubeClient } from '../shared/kube/client.js';
 import { jsonPatchOptions, strategicMergePatchOptions } from '../shared/kube/patch.js';
@@ -40,21 +35,38 @@ export interface ProvisionerKube {
   /** A Secret's data, decoded; throws a KubeApiError (isNotFound) when it does not exist. */
   getSecretData(namespace: string, name: string): Promise<Record<string, string>>;
   getVolumeAttributesClass(name: string): Promise<V1VolumeAttributesClass>;
-  /** Uncached GET of a Node (the selected node, when no Node informer runs); throws a KubeApiError when missing. */
-  getNode(name: string): Promise<V1Node>;
   /** The data source of a restore (snapshot.storage.k8s.io/v1); throws a KubeApiError when missing. */
   getVolumeSnapshot(namespace: string, name: string): Promise<VolumeSnapshot>;
   /** The cluster-scoped content a VolumeSnapshot is bound to. */
   getVolumeSnapshotContent(name: string): Promise<VolumeSnapshotContent>;
 }
 
-async function annotate<T>(context: string, call: () => Promise<T>): Promise<T> {
+/** One API call, named for its error: "get VolumeSnapshot ns/snap", and the target client-go's texts name. */
+interface ApiCall {
+  verb: keyof typeof HTTP_METHODS;
+  kind: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+  name: string;
+}
+
+const HTTP_METHODS = { create: 'POST', update: 'PUT', get: 'GET', patch: 'PATCH', delete: 'DELETE' } as const;
+
+async function annotate<T>(what: ApiCall, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    throw fromApiException(err, context);
+    const { verb, kind, group, resource, namespace, name } = what;
+    const context = `${verb} ${kind} ${namespace === undefined ? '' : `${namespace}/`}${name}`;
+    const method = HTTP_METHODS[verb];
+    // client-go names no object for a create.
+    throw fromApiException(err, context, { method, group, resource, name: verb === 'create' ? '' : name });
   }
 }
+
+const PVS = { group: '', resource: 'persistentvolumes' };
+const PVCS = { group: '', resource: 'persistentvolumeclaims' };
 
 /** ProvisionerKube over the shared client: one token bucket for every call. */
 export function provisionerKube(client: KubeClient): ProvisionerKube {
@@ -64,54 +76,80 @@ export function provisionerKube(client: KubeClient): ProvisionerKube {
   const snapshotApi = { group: SNAPSHOT_API_GROUP, version: SNAPSHOT_API_VERSION };
   return {
     createPersistentVolume: (pv) =>
-      annotate(`create PersistentVolume ${pv.metadata?.name ?? ''}`, () => core.createPersistentVolume({ body: pv })),
+      annotate({ verb: 'create', kind: 'PersistentVolume', ...PVS, name: pv.metadata?.name ?? '' }, () =>
+        core.createPersistentVolume({ body: pv }),
+      ),
     updateClaim: (claim) => {
       const namespace = claim.metadata?.namespace ?? '';
       const name = claim.metadata?.name ?? '';
-      return annotate(`update PersistentVolumeClaim ${namespace}/${name}`, () =>
+      return annotate({ verb: 'update', kind: 'PersistentVolumeClaim', ...PVCS, namespace, name }, () =>
         core.replaceNamespacedPersistentVolumeClaim({ name, namespace, body: claim }),
       );
     },
     readClaim: (namespace, name) =>
-      annotate(`get PersistentVolumeClaim ${namespace}/${name}`, () =>
+      annotate({ verb: 'get', kind: 'PersistentVolumeClaim', ...PVCS, namespace, name }, () =>
         core.readNamespacedPersistentVolumeClaim({ name, namespace }),
       ),
     jsonPatchVolume: (name, ops) =>
-      annotate(`patch PersistentVolume ${name}`, () =>
+      annotate({ verb: 'patch', kind: 'PersistentVolume', ...PVS, name }, () =>
         core.patchPersistentVolume({ name, body: ops }, jsonPatchOptions()),
       ),
     removeVolumeFinalizer: async (name, uid, finalizer) => {
       const body = { metadata: { uid, '$deleteFromPrimitiveList/finalizers': [finalizer] } };
-      await annotate(`patch PersistentVolume ${name}`, () =>
+      await annotate({ verb: 'patch', kind: 'PersistentVolume', ...PVS, name }, () =>
         core.patchPersistentVolume({ name, body }, strategicMergePatchOptions()),
       );
     },
     deletePersistentVolume: async (name, uid) => {
-      await annotate(`delete PersistentVolume ${name}`, () =>
+      await annotate({ verb: 'delete', kind: 'PersistentVolume', ...PVS, name }, () =>
         core.deletePersistentVolume({ name, body: { preconditions: { uid } } }),
       );
     },
     getSecretData: async (namespace, name) => {
-      const secret = await annotate(`get Secret ${namespace}/${name}`, () =>
-        core.readNamespacedSecret({ name, namespace }),
+      const secret = await annotate(
+        { verb: 'get', kind: 'Secret', group: '', resource: 'secrets', namespace, name },
+        () => core.readNamespacedSecret({ name, namespace }),
       );
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
       for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
       return out;
     },
-    getNode: (name) => annotate(`get Node ${name}`, () => core.readNode({ name })),
     getVolumeAttributesClass: (name) =>
-      annotate(`get VolumeAttributesClass ${name}`, () => storage.readVolumeAttributesClass({ name })),
+      annotate(
+        {
+          verb: 'get',
+          kind: 'VolumeAttributesClass',
+          group: 'storage.k8s.io',
+          resource: 'volumeattributesclasses',
+          name,
+        },
+        () => storage.readVolumeAttributesClass({ name }),
+      ),
     getVolumeSnapshot: async (namespace, name) => {
-      const snapshot: unknown = await annotate(`get VolumeSnapshot ${namespace}/${name}`, () =>
-        custom.getNamespacedCustomObject({ ...snapshotApi, plural: 'volumesnapshots', namespace, name }),
+      const snapshot: unknown = await annotate(
+        {
+          verb: 'get',
+          kind: 'VolumeSnapshot',
+          group: SNAPSHOT_API_GROUP,
+          resource: 'volumesnapshots',
+          namespace,
+          name,
+        },
+        () => custom.getNamespacedCustomObject({ ...snapshotApi, plural: 'volumesnapshots', namespace, name }),
       );
       return snapshot as VolumeSnapshot;
     },
     getVolumeSnapshotContent: async (name) => {
-      const content: unknown = await annotate(`get VolumeSnapshotContent ${name}`, () =>
-        custom.getClusterCustomObject({ ...snapshotApi, plural: 'volumesnapshotcontents', name }),
+      const content: unknown = await annotate(
+        {
+          verb: 'get',
+          kind: 'VolumeSnapshotContent',
+          group: SNAPSHOT_API_GROUP,
+          resource: 'volumesnapshotcontents',
+          name,
+        },
+        () => custom.getClusterCustomObject({ ...snapshotApi, plural: 'volumesnapshotcontents', name }),
       );
       return content as VolumeSnapshotContent;
     },

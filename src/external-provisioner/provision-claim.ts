@@ -100,11 +100,16 @@ export interface PreparedProvision extends PreparedCreateVolume {
 
 /**
  * A source in another namespace (only reachable with the CrossNamespaceVolumeDataSource gate) needs a
- * ReferenceGrant there. A refusal ends the operation (Finished, as upstream's data source check); the claim is still
- * retried with backoff, so a grant created later is found. Grants not listed yet are a transient NoChange.
+ * ReferenceGrant there, whatever its kind: upstream checks it before anything else about the source, so a
+ * populator's source too. A refusal ends the operation (Finished, as upstream's data source check); the claim is
+ * still retried with backoff, so a grant created later is found. Grants not listed yet are a transient NoChange.
  */
-function checkReferenceGrant(context: ProvisionContext, claim: V1PersistentVolumeClaim, source: DataSourceKind): void {
-  if (source.kind !== 'clone' && source.kind !== 'snapshot') return;
+export function checkReferenceGrant(
+  context: Pick<ProvisionContext, 'referenceGrants'>,
+  claim: V1PersistentVolumeClaim,
+  source: DataSourceKind,
+): void {
+  if (source.kind === 'none' || source.kind === 'invalid') return;
   if (source.namespace === (claim.metadata?.namespace ?? '')) return;
   const grants = context.referenceGrants;
   if (!grants?.hasSynced()) {
@@ -124,7 +129,7 @@ function checkReferenceGrant(context: ProvisionContext, claim: V1PersistentVolum
  */
 export async function prepareProvision(
   context: ProvisionContext,
-  attempt: ClaimAttempt & { pvName: string; topologyRecord: TopologyRetryRecord },
+  attempt: ClaimAttempt & { topologyRecord: TopologyRetryRecord },
 ): Promise<PreparedProvision> {
   const { claim, storageClass } = attempt;
   const gates = context.config.featureGates;
@@ -170,7 +175,7 @@ export async function prepareProvision(
   const refs = retried(() =>
     getSecretReferences({
       parameters,
-      pvName: attempt.pvName,
+      pvName: checked.pvName,
       claim: {
         name: claim.metadata?.name ?? '',
         namespace: claim.metadata?.namespace ?? '',
@@ -318,11 +323,14 @@ function accessibilityRequirements(
       retryRecord: attempt.topologyRecord,
     });
   } catch (err) {
-    // A Node deleted with its CSINode: the scheduler has to choose again (upstream 6.1, #1438).
-    const state = err instanceof CSINodeNotFoundError ? ProvisioningState.Reschedule : ProvisioningState.NoChange;
+    // A Node deleted with its CSINode: the scheduler has to choose again (upstream 6.1, #1438). Upstream passes
+    // that NotFound error on as it is; only the other errors get the prefix.
+    if (err instanceof CSINodeNotFoundError) {
+      throw new ProvisioningError({ message: err.message, state: ProvisioningState.Reschedule, cause: err });
+    }
     throw new ProvisioningError({
       message: `error generating accessibility requirements: ${errorText(err)}`,
-      state,
+      state: ProvisioningState.NoChange,
       cause: err,
     });
   }
@@ -386,8 +394,10 @@ export async function createVolume(
     throw new ProvisioningError({ message: checked.error.message, state: ProvisioningState.Finished });
   }
   const cleanupError = await deleteUnusableVolume(context, { volumeId: volume.volumeId, request: prepared.request });
+  // Upstream's texts, which differ in one capital letter between the two problems.
+  const cleanup = checked.problem === 'capacity' ? 'Cleanup' : 'cleanup';
   const message = cleanupError
-    ? `${checked.error.message}; cleanup of volume ${volume.volumeId} failed: ${cleanupError}`
+    ? `${checked.error.message}. ${cleanup} of volume ${prepared.request.name} failed, volume is orphaned: ${cleanupError}`
     : checked.error.message;
   // The whole operation is retried; a failed cleanup is retried by the next CreateVolume returning the same volume.
   throw new ProvisioningError({ message, state: ProvisioningState.InBackground });

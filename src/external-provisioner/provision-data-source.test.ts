@@ -225,6 +225,22 @@ describe('clone from a PersistentVolumeClaim', () => {
       expect(f.controller.inFlightCount).toBe(0);
     });
 
+    it('checks a populator source in another namespace too, before leaving it to the populator', async () => {
+      const populatorRef = { apiGroup: 'populator.example.com', kind: 'Thing', name: 't', namespace: 'other' };
+      const allowThing = {
+        ...allowClaims,
+        spec: { ...allowClaims.spec, to: [{ group: 'populator.example.com', kind: 'Thing' }] },
+      };
+      const refused = await startCrossNamespace([allowClaims]);
+      claimOf(refused).spec!.dataSourceRef = populatorRef;
+      expect(await failure(refused)).toBe(`accessing other/t of Thing dataSource from default/pvc1 isn't allowed`);
+      const allowed = await startCrossNamespace([allowThing]);
+      claimOf(allowed).spec!.dataSourceRef = populatorRef;
+      await allowed.controller.sync(CLAIM_KEY);
+      expect(allowed.recorder.events.at(-1)?.message).toBe('Assuming an external populator will provision the volume');
+      expect(allowed.driver.callsTo('CreateVolume')).toHaveLength(0);
+    });
+
     it('waits for the ReferenceGrant cache and says what may be missing', async () => {
       const f = await startCrossNamespace([allowClaims], false);
       expect(await failure(f)).toContain('is the Gateway API ReferenceGrant CRD installed');

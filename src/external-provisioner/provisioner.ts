@@ -15,6 +15,7 @@ import { runWorkers } from '../shared/controller/controller.js';
 import { WorkQueue } from '../shared/controller/work-queue.js';
 import { WorkQueueMetricsFactory } from '../shared/controller/metrics.js';
 import { CsiConnection, exitOnConnectionLoss } from '../shared/csi/connection.js';
+import { discoverDriver } from '../shared/csi/driver-discovery.js';
 import { CsiOperationMetrics } from '../shared/csi/metrics.js';
 import { EventBroadcaster } from '../shared/events/event-broadcaster.js';
 import { coreV1EventSink } from '../shared/events/event-sink.js';
@@ -48,7 +49,7 @@ import type { VolumeSnapshot } from './protection-ports.js';
 import { SnapshotFinalizerController } from './snapshot-finalizer-controller.js';
 import {
   adjustVolumeAttributesClassGate,
-  discoverDriver,
+  provisioningDriverInfo,
   eventComponent,
   provisionerIdentity,
   runWorkersOrIdle,
@@ -102,8 +103,9 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     onConnectionLoss: exitOnConnectionLoss({ logger }),
     signal,
   });
-  const driver = await discoverDriver({ conn, logger, timeoutMs: config.operationTimeoutMs, signal });
-  csiMetrics.setDriverName(driver.name);
+  const driver = provisioningDriverInfo(
+    await discoverDriver({ conn, logger, timeoutMs: config.operationTimeoutMs, metrics: csiMetrics, signal }),
+  );
   const identity = provisionerIdentity({ driverName: driver.name, now: Date.now() });
   const topology = driver.accessibilityConstraints && config.featureGates.Topology;
   logger.info('Starting csi-provisioner', { version: sidecarVersion, driver: driver.name, identity, topology });
@@ -211,15 +213,7 @@ export async function runProvisioner(options: RunProvisionerOptions): Promise<vo
     update: (_old, c) => claimController.enqueueClaim(c),
     delete: (c) => claimController.enqueueClaim(c),
   });
-  // A new class (or a changed one) can make waiting claims provisionable.
-  classes.addEventHandler({
-    add: () => claims.list().forEach((c) => claimController.enqueueClaim(c)),
-    // A periodic resync hands over the same object: nothing changed, and the claims have their own resync.
-    update: (old, current) => {
-      if (old.metadata?.resourceVersion === current.metadata?.resourceVersion) return;
-      claims.list().forEach((c) => claimController.enqueueClaim(c));
-    },
-  });
+  classes.addEventHandler({ add: (storageClass) => claimController.storageClassAdded(storageClass) });
   volumes.addEventHandler({
     add: (v) => {
       claimController.volumeAdded(v);

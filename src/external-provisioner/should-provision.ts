@@ -14,8 +14,8 @@ export interface ShouldProvisionOptions {
   driverName: string;
   classes: CacheReader<V1StorageClass>;
   volumes: CacheReader<V1PersistentVolume>;
-  /** The PV name this claim gets (`<prefix>-<uid>` or its truncated form). */
-  pvName: string;
+  /** The PV name this claim gets (`<prefix>-<uid>` or its truncated form); undefined when none can be made. */
+  pvName: string | undefined;
   /** PVs created on the driver whose object is still being saved. */
   isUnsaved: (pvName: string) => boolean;
 }
@@ -36,23 +36,27 @@ export function shouldProvision(options: ShouldProvisionOptions): ShouldProvisio
   if (provisioner !== driverName && annotations[ANN_MIGRATED_TO] !== driverName) {
     return { provision: false, reason: 'claim is for another provisioner' };
   }
+  // The library acts only on a claim the PV controller handed over with a storage-provisioner annotation.
+  if (provisioner === undefined) return { provision: false, reason: 'claim has no storage-provisioner annotation' };
   const className = claimStorageClassName(claim);
   const storageClass = className ? options.classes.get(className) : undefined;
   if (!storageClass) {
     return { provision: false, error: `storageclass.storage.k8s.io "${className}" not found` };
   }
-  if (storageClass.volumeBindingMode === 'WaitForFirstConsumer' && !selectedNodeName(claim)) {
+  // Only the GA annotation releases a late-binding claim, as in the library.
+  if (storageClass.volumeBindingMode === 'WaitForFirstConsumer' && !annotations[ANN_SELECTED_NODE]) {
     return { provision: false, reason: 'waiting for the scheduler to select a node' };
   }
   // The real name, not upstream's hard-coded `pvc-<uid>` (lib#178).
-  if (options.volumes.get(options.pvName) || options.isUnsaved(options.pvName)) {
-    return { provision: false, reason: `volume ${options.pvName} already exists` };
+  const { pvName } = options;
+  if (pvName !== undefined && (options.volumes.get(pvName) || options.isUnsaved(pvName))) {
+    return { provision: false, reason: `volume ${pvName} already exists` };
   }
   return { provision: true, storageClass };
 }
 
-/** The scheduler's choice; the alpha key is still read for the name. */
+/** The scheduler's choice as the library reads it: the GA key when present (even empty), else the alpha key. */
 export function selectedNodeName(claim: V1PersistentVolumeClaim): string {
   const annotations = claim.metadata?.annotations ?? {};
-  return annotations[ANN_SELECTED_NODE] || annotations[ANN_ALPHA_SELECTED_NODE] || '';
+  return annotations[ANN_SELECTED_NODE] ?? annotations[ANN_ALPHA_SELECTED_NODE] ?? '';
 }

@@ -2,8 +2,7 @@ import { hostname } from 'node:os';
 import type { Logger } from '../shared/log/logger.js';
 import type { FeatureGates, ProvisionerConfig, ProvisionerFeatureGate } from './flags.js';
 import type { KubeClient } from '../shared/kube/client.js';
-import type { CsiConnection } from '../shared/csi/connection.js';
-import { getControllerCapabilities, getDriverName, getPluginCapabilities, probeForever } from '../shared/csi/rpc.js';
+import type { DiscoveredDriver } from '../shared/csi/driver-discovery.js';
 import { ControllerServiceCapability_RPC_Type, PluginCapability_Service_Type } from '../gen/csi.js';
 import type { ProvisioningCapabilities } from './driver-capabilities.js';
 
@@ -19,21 +18,11 @@ export interface DriverInfo extends ProvisioningCapabilities {
   modifyVolume: boolean;
 }
 
-/** Start-up handshake as upstream: probe until ready, GetPluginInfo, plugin and controller capabilities. */
-export async function discoverDriver(options: {
-  conn: CsiConnection;
-  logger: Logger;
-  timeoutMs: number;
-  signal?: AbortSignal;
-}): Promise<DriverInfo> {
-  const { conn, logger, timeoutMs, signal } = options;
-  await probeForever(conn, { probeTimeoutMs: timeoutMs, logger, signal });
-  const name = await getDriverName(conn, timeoutMs);
-  logger.info('Detected CSI driver', { driver: name });
-  const plugin = await getPluginCapabilities(conn, timeoutMs);
-  const controller = await getControllerCapabilities(conn, timeoutMs);
+/** The provisioner's view of what the driver reported at start-up. */
+export function provisioningDriverInfo(driver: DiscoveredDriver): DriverInfo {
+  const { plugin, controller } = driver;
   return {
-    name,
+    name: driver.name,
     controllerService: plugin.has(PluginCapability_Service_Type.CONTROLLER_SERVICE),
     createDeleteVolume: controller.has(ControllerServiceCapability_RPC_Type.CREATE_DELETE_VOLUME),
     accessibilityConstraints: plugin.has(PluginCapability_Service_Type.VOLUME_ACCESSIBILITY_CONSTRAINTS),

@@ -79,13 +79,14 @@ export interface AccessibilityRequirementsOptions {
 
 /**
  * The selected node has no CSINode and no earlier attempt remembered its topology keys. Upstream returns the
- * API NotFound error here, which makes the caller ask the scheduler for another node (ProvisioningReschedule).
+ * lister's NotFound error here, wrapped, which makes the caller ask the scheduler for another node
+ * (ProvisioningReschedule) with this text as the event.
  */
 export class CSINodeNotFoundError extends Error {
   readonly nodeName: string;
 
   constructor(nodeName: string) {
-    super(`csinode.storage.k8s.io "${nodeName}" not found`);
+    super(`failed to get selected CSINode ${nodeName}: csinode.storage.k8s.io "${nodeName}" not found`);
     this.name = 'CSINodeNotFoundError';
     this.nodeName = nodeName;
   }

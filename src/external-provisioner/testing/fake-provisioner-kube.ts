@@ -1,9 +1,4 @@
-import type {
-  V1Node,
-  V1PersistentVolume,
-  V1PersistentVolumeClaim,
-  V1VolumeAttributesClass,
-} from '@kubernetes/client-node';
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesClass } from '@kubernetes/client-node';
 import { KubeApiError } from '../../shared/kube/errors.js';
 import type { JsonPatchOperation } from '../../shared/kube/patch.js';
 import type { ProvisionerKube } from '../kube-ports.js';
@@ -26,7 +21,6 @@ export class FakeProvisionerKube implements ProvisionerKube {
   readonly volumes = new Map<string, V1PersistentVolume>();
   readonly secrets = new Map<string, Record<string, string>>();
   readonly attributesClasses = new Map<string, V1VolumeAttributesClass>();
-  readonly nodes = new Map<string, V1Node>();
   readonly snapshots = new Map<string, VolumeSnapshot>();
   readonly snapshotContents = new Map<string, VolumeSnapshotContent>();
   /** What readClaim returns, by `namespace/name`; updateClaim does not store into it. */
@@ -86,13 +80,6 @@ export class FakeProvisionerKube implements ProvisionerKube {
     const data = this.secrets.get(`${namespace}/${name}`);
     if (!data) throw apiError(404, 'NotFound', `secrets "${name}" not found`);
     return { ...data };
-  }
-
-  async getNode(name: string): Promise<V1Node> {
-    this.record('getNode', [name]);
-    const node = this.nodes.get(name);
-    if (!node) throw apiError(404, 'NotFound', `nodes "${name}" not found`);
-    return structuredClone(node);
   }
 
   async getVolumeAttributesClass(name: string): Promise<V1VolumeAttributesClass> {

@@ -23,6 +23,8 @@ export interface EventSink {
 
 export type CoreV1EventApi = Pick<CoreV1Api, 'createNamespacedEvent' | 'patchNamespacedEvent'>;
 
+const EVENTS = { group: '', resource: 'events' };
+
 /** EventSink on client-node's CoreV1Api (core/v1 Events, as client-go's record package writes). */
 export function coreV1EventSink(api: CoreV1EventApi): EventSink {
   return {
@@ -30,7 +32,10 @@ export function coreV1EventSink(api: CoreV1EventApi): EventSink {
       try {
         return await api.createNamespacedEvent({ namespace, body: event });
       } catch (err) {
-        throw fromApiException(err, `POST event ${namespace}/${event.metadata.name ?? ''}`);
+        throw fromApiException(err, `POST event ${namespace}/${event.metadata.name ?? ''}`, {
+          method: 'POST',
+          ...EVENTS,
+        });
       }
     },
     async patch(namespace, name, patch) {
@@ -41,7 +46,7 @@ export function coreV1EventSink(api: CoreV1EventApi): EventSink {
           setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
         );
       } catch (err) {
-        throw fromApiException(err, `PATCH event ${namespace}/${name}`);
+        throw fromApiException(err, `PATCH event ${namespace}/${name}`, { method: 'PATCH', ...EVENTS, name });
       }
     },
   };

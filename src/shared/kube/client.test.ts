@@ -2,7 +2,7 @@ import { CoordinationV1Api, CoreV1Api, KubeConfig, StorageV1Api } from '@kuberne
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Logger } from '../log/logger.js';
 import { FakeClock } from '../testing/fake-clock.js';
-import { createKubeClient } from './client.js';
+import { createKubeClient, requestTarget } from './client.js';
 import type { KubeClient } from './client.js';
 import { isNotFound, KubeApiError, statusMessage } from './errors.js';
 import { FakeApiServer } from './testing/fake-apiserver.js';
@@ -187,6 +187,50 @@ describe('KubeClient', () => {
     expect(err).toBeInstanceOf(KubeApiError);
     expect(isNotFound(err)).toBe(true);
     expect(statusMessage(err)).toBe('GET /api/v1/persistentvolumes/missing is not served');
+  });
+
+  it("names the resource in client-go's text for an answer without a Status (a resource the server does not serve)", async () => {
+    const path = '/apis/snapshot.storage.k8s.io/v1/namespaces/default/volumesnapshots/snap';
+    server.route('GET', path, () => ({
+      status: 404,
+      text: '404 page not found',
+      contentType: 'text/plain; charset=utf-8',
+    }));
+    const err: unknown = await client()
+      .request({ method: 'GET', path })
+      .catch((e: unknown) => e);
+    expect(isNotFound(err)).toBe(true);
+    expect(statusMessage(err)).toBe(
+      'the server could not find the requested resource (get volumesnapshots.snapshot.storage.k8s.io snap)',
+    );
+    server.route('GET', '/api/v1/nodes', () => ({ status: 503, text: 'upstream connect error' }));
+    const unavailable: unknown = await client()
+      .request({ method: 'GET', path: '/api/v1/nodes' })
+      .catch((e: unknown) => e);
+    expect(statusMessage(unavailable)).toBe('the server is currently unable to handle the request (get nodes)');
+  });
+
+  it('reads group, resource and name from an API path as client-go knows them', () => {
+    expect(requestTarget('GET', '/api/v1/namespaces/ns/persistentvolumeclaims/c/status')).toEqual({
+      method: 'GET',
+      group: '',
+      resource: 'persistentvolumeclaims',
+      name: 'c',
+    });
+    expect(requestTarget('PUT', '/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/l')).toEqual({
+      method: 'PUT',
+      group: 'coordination.k8s.io',
+      resource: 'leases',
+      name: 'l',
+    });
+    expect(requestTarget('GET', '/api/v1/namespaces/ns')).toMatchObject({ resource: 'namespaces', name: 'ns' });
+    expect(requestTarget('GET', '/apis/storage.k8s.io/v1/csinodes?watch=1')).toMatchObject({
+      group: 'storage.k8s.io',
+      resource: 'csinodes',
+      name: '',
+    });
+    expect(requestTarget('GET', '/version')).toEqual({ method: 'GET', group: '', resource: '' });
+    expect(requestTarget('GET', '/apis/storage.k8s.io/v1')).toEqual({ method: 'GET', group: '', resource: '' });
   });
 
   it('hands a streamed body over unread', async () => {

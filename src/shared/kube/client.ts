@@ -8,7 +8,8 @@ import { realClock } from '../clock/clock.js';
 import type { Clock } from '../clock/clock.js';
 import { discardLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
-import { KubeApiError, parseStatus } from './errors.js';
+import { isTextContentType, KubeApiError, parseStatus } from './errors.js';
+import type { KubeRequestTarget } from './errors.js';
 import { TokenBucket } from './token-bucket.js';
 
 export interface KubeClientOptions {
@@ -129,14 +130,14 @@ class Client implements KubeClient {
   async request<T = unknown>(request: KubeRequest): Promise<KubeResponse<T>> {
     const response = await this.send(request, false);
     const text = await response.body.text();
-    if (response.statusCode >= 400) throw this.httpError(request, response.statusCode, text);
+    if (response.statusCode >= 400) throw this.httpError(request, response, text);
     return { status: response.statusCode, body: (text === '' ? undefined : JSON.parse(text)) as T };
   }
 
   async stream(request: KubeRequest): Promise<KubeStreamResponse> {
     const response = await this.send(request, true);
     if (response.statusCode >= 400) {
-      throw this.httpError(request, response.statusCode, await response.body.text());
+      throw this.httpError(request, response, await response.body.text());
     }
     return { status: response.statusCode, body: response.body };
   }
@@ -237,8 +238,15 @@ class Client implements KubeClient {
     return this.dispatcherPromise;
   }
 
-  private httpError(request: KubeRequest, code: number, text: string): KubeApiError {
-    return new KubeApiError({ code, status: parseStatus(text), context: `${request.method} ${request.path}` });
+  private httpError(request: KubeRequest, response: Dispatcher.ResponseData, text: string): KubeApiError {
+    const contentType = response.headers['content-type'];
+    return new KubeApiError({
+      code: response.statusCode,
+      status: parseStatus(text),
+      context: `${request.method} ${request.path}`,
+      target: requestTarget(request.method, request.path),
+      serverText: isTextContentType(Array.isArray(contentType) ? contentType[0] : contentType) ? text : undefined,
+    });
   }
 }
 
@@ -263,6 +271,31 @@ async function buildDispatcher(kubeConfig: KubeConfig): Promise<Dispatcher> {
     // undici's 4 s), below the apiserver's 90 s idle timeout.
     keepAliveTimeout: 60_000,
   });
+}
+
+/**
+ * The group, resource and name an API path addresses (/api/v1/namespaces/ns/pods/name/status: "", pods, name), as
+ * client-go's request builder knows them; a path that is not a resource request names none.
+ */
+export function requestTarget(method: string, path: string): KubeRequestTarget {
+  const segments = path
+    .split('?')[0]
+    .split('/')
+    .filter((segment) => segment !== '');
+  let rest: string[];
+  let group = '';
+  if (segments[0] === 'api' && segments.length >= 2) {
+    rest = segments.slice(2);
+  } else if (segments[0] === 'apis' && segments.length >= 3) {
+    group = segments[1];
+    rest = segments.slice(3);
+  } else {
+    return { method, group: '', resource: '' };
+  }
+  // A namespaced resource; "namespaces/<name>" alone is the Namespace itself.
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  if (rest.length === 0) return { method, group: '', resource: '' };
+  return { method, group, resource: rest[0], name: rest[1] ?? '' };
 }
 
 function queryString(query: KubeRequest['query']): string {

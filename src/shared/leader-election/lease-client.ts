@@ -24,6 +24,8 @@ export type CoordinationLeaseApi = Pick<
   'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
 >;
 
+const LEASES = { group: 'coordination.k8s.io', resource: 'leases' };
+
 /** LeaseClient on client-node's typed CoordinationV1Api. */
 export function coordinationLeaseClient(api: CoordinationLeaseApi): LeaseClient {
   return {
@@ -31,7 +33,7 @@ export function coordinationLeaseClient(api: CoordinationLeaseApi): LeaseClient 
       try {
         return await api.readNamespacedLease({ namespace, name }, abortable(signal));
       } catch (err) {
-        const converted = fromApiException(err, `GET lease ${namespace}/${name}`);
+        const converted = fromApiException(err, `GET lease ${namespace}/${name}`, { method: 'GET', ...LEASES, name });
         if (isNotFound(converted)) return undefined;
         throw converted;
       }
@@ -40,14 +42,17 @@ export function coordinationLeaseClient(api: CoordinationLeaseApi): LeaseClient 
       try {
         return await api.createNamespacedLease({ namespace, body: lease }, abortable(signal));
       } catch (err) {
-        throw fromApiException(err, `POST lease ${namespace}/${lease.metadata?.name ?? ''}`);
+        throw fromApiException(err, `POST lease ${namespace}/${lease.metadata?.name ?? ''}`, {
+          method: 'POST',
+          ...LEASES,
+        });
       }
     },
     async replace(namespace, name, lease, signal) {
       try {
         return await api.replaceNamespacedLease({ namespace, name, body: lease }, abortable(signal));
       } catch (err) {
-        throw fromApiException(err, `PUT lease ${namespace}/${name}`);
+        throw fromApiException(err, `PUT lease ${namespace}/${name}`, { method: 'PUT', ...LEASES, name });
       }
     },
   };

@@ -16,7 +16,11 @@ export interface RecordedRequest {
 
 export interface RouteResponse {
   status: number;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is instead of body, with contentType (an apiserver's "404 page not found", a proxy's error page). */
+  text?: string;
+  contentType?: string;
 }
 
 export type RouteHandler = (request: RecordedRequest) => RouteResponse | Promise<RouteResponse>;
@@ -141,7 +145,13 @@ export class FakeApiServer {
     const route = this.routes.find((r) => r.method === recorded.method && r.path === recorded.path);
     if (route) {
       const response = await route.handler(recorded);
-      send(res, response.status, response.body);
+      if (response.text !== undefined) {
+        const headers = response.contentType === undefined ? {} : { 'content-type': response.contentType };
+        res.writeHead(response.status, headers);
+        res.end(response.text);
+      } else {
+        send(res, response.status, response.body);
+      }
       return;
     }
     const collection = this.collections.get(recorded.path);
