@@ -5,6 +5,7 @@ import type { CacheReader } from '../shared/kube/cache.js';
 import { objectKey, splitKey } from '../shared/kube/cache.js';
 import { isNotFound } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log/logger.js';
+import { errorMessage } from '../shared/log/logger.js';
 import { FINALIZER_CLONE_PROTECTION } from './keys.js';
 import { hasFinalizer, withoutFinalizer } from './protection-finalizers.js';
 import type { ProtectionKube } from './protection-ports.js';
@@ -96,8 +97,4 @@ export class CloneProtectionController {
     }
     this.logger.v(2).info('Removed clone protection finalizer', { claim: `${namespace}/${name}` });
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

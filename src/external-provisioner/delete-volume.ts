@@ -2,6 +2,7 @@ import type { V1PersistentVolume, V1StorageClass, V1VolumeAttachment } from '@ku
 import type { CsiCaller } from '../shared/csi/connection.js';
 import type { CacheReader } from '../shared/kube/cache.js';
 import type { Logger } from '../shared/log/logger.js';
+import { errorMessage } from '../shared/log/logger.js';
 import { deletionSecretReference } from './deletion-secrets.js';
 import { provisioningCapabilityProblem } from './driver-capabilities.js';
 import type { ProvisioningCapabilities } from './driver-capabilities.js';
@@ -70,8 +71,4 @@ export async function deleteBackingVolume(options: DeleteBackingVolumeOptions): 
     if (secretProblem === undefined) throw err;
     throw new Error(`${errorMessage(err)} (${secretProblem})`, { cause: err });
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

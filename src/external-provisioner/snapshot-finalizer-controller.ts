@@ -7,6 +7,7 @@ import type { CacheReader } from '../shared/kube/cache.js';
 import { objectKey, splitKey } from '../shared/kube/cache.js';
 import { isForbidden, isNotFound } from '../shared/kube/errors.js';
 import type { Logger } from '../shared/log/logger.js';
+import { errorMessage } from '../shared/log/logger.js';
 import { FINALIZER_SNAPSHOT_SOURCE_PROTECTION } from './keys.js';
 import { hasFinalizer, withoutFinalizer } from './protection-finalizers.js';
 import { SNAPSHOT_GROUP } from './protection-ports.js';
@@ -174,8 +175,4 @@ export function snapshotKeyOf(claim: V1PersistentVolumeClaim): string | undefine
 
 function isSnapshotRef(ref: { kind: string; apiGroup?: string }): boolean {
   return ref.kind === 'VolumeSnapshot' && (ref.apiGroup === undefined || ref.apiGroup === SNAPSHOT_GROUP);
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

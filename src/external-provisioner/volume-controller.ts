@@ -10,6 +10,7 @@ import type { CacheReader } from '../shared/kube/cache.js';
 import { isNotFound } from '../shared/kube/errors.js';
 import type { JsonPatchOperation } from '../shared/kube/patch.js';
 import type { Logger } from '../shared/log/logger.js';
+import { errorMessage } from '../shared/log/logger.js';
 import { deleteBackingVolume } from './delete-volume.js';
 import type { ProvisioningCapabilities } from './driver-capabilities.js';
 import { DeletionTracker } from './deletion-tracker.js';
@@ -196,8 +197,4 @@ export class VolumeController {
 /** Cached objects carry no kind or apiVersion; events need both. */
 function pvReference(pv: V1PersistentVolume): EventObject {
   return objectReference(pv, 'v1', 'PersistentVolume') ?? pv;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

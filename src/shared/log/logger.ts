@@ -124,9 +124,19 @@ function textValue(v: unknown): string {
   return safeStringify(v);
 }
 
+/** The message of an Error; a thrown string as is; any other thrown value as JSON (`{"code":5}`). */
 export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
   return typeof err === 'string' ? err : safeStringify(err);
+}
+
+/**
+ * The message of an Error; any other thrown value as `String(value)` would print it. Differs from errorText only for
+ * a thrown value that is neither an Error nor a string: an object gives `[object Object]` here, JSON there. The
+ * provisioner's volume deletion and protection controllers build their event and error texts with this one.
+ */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** JSON.stringify that writes bigint as a number and survives cycles. */
