@@ -2,7 +2,6 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   ControllerServiceCapability_RPC_Type as ControllerRpc,
-  NodeServiceCapability_RPC_Type as NodeRpc,
   PluginCapability_Service_Type as PluginService,
 } from '../../gen/csi.js';
 import { Logger, discardLogger } from '../log/logger.js';
@@ -11,15 +10,7 @@ import type { CsiOutcome } from '../testing/csi-test-driver.js';
 import { CsiTestDriver, csiError } from '../testing/csi-test-driver.js';
 import type { CsiCaller } from './connection.js';
 import { CsiConnection } from './connection.js';
-import {
-  getControllerCapabilities,
-  getDriverName,
-  getGroupControllerCapabilities,
-  getNodeCapabilities,
-  getPluginCapabilities,
-  probe,
-  probeForever,
-} from './rpc.js';
+import { getControllerCapabilities, getDriverName, getPluginCapabilities, probe, probeForever } from './rpc.js';
 
 describe('rpc helpers', () => {
   let driver: CsiTestDriver;
@@ -27,10 +18,9 @@ describe('rpc helpers', () => {
   beforeAll(async () => {
     driver = await CsiTestDriver.start({
       name: 'hostpath.csi.k8s.io',
-      services: ['Identity', 'Controller', 'Node', 'GroupController'],
+      services: ['Identity', 'Controller'],
       pluginCapabilities: [PluginService.CONTROLLER_SERVICE, PluginService.VOLUME_ACCESSIBILITY_CONSTRAINTS],
       controllerCapabilities: [ControllerRpc.CREATE_DELETE_VOLUME, ControllerRpc.LIST_VOLUMES],
-      nodeCapabilities: [NodeRpc.STAGE_UNSTAGE_VOLUME],
     });
     conn = await CsiConnection.connect({ address: driver.address, logger: discardLogger() });
   });
@@ -67,18 +57,10 @@ describe('rpc helpers', () => {
     );
   });
 
-  it('getControllerCapabilities and getNodeCapabilities return the rpc types', async () => {
+  it('getControllerCapabilities returns the rpc types', async () => {
     await expect(getControllerCapabilities(conn)).resolves.toEqual(
       new Set([ControllerRpc.CREATE_DELETE_VOLUME, ControllerRpc.LIST_VOLUMES]),
     );
-    await expect(getNodeCapabilities(conn)).resolves.toEqual(new Set([NodeRpc.STAGE_UNSTAGE_VOLUME]));
-  });
-
-  it('getGroupControllerCapabilities returns the rpc types', async () => {
-    driver.enqueue('GroupControllerGetCapabilities', {
-      capabilities: [{ type: { $case: 'rpc', value: { type: 1 } } }],
-    });
-    await expect(getGroupControllerCapabilities(conn)).resolves.toEqual(new Set([1]));
   });
 
   it('helpers pass their timeout on to the call', async () => {

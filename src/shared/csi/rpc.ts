@@ -1,10 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import type {
-  ControllerServiceCapability_RPC_Type,
-  GroupControllerServiceCapability_RPC_Type,
-  NodeServiceCapability_RPC_Type,
-  PluginCapability_Service_Type,
-} from '../../gen/csi.js';
+import type { ControllerServiceCapability_RPC_Type, PluginCapability_Service_Type } from '../../gen/csi.js';
 import type { Clock } from '../clock/clock.js';
 import { realClock, sleep } from '../clock/clock.js';
 import type { Logger } from '../log/logger.js';
@@ -36,26 +31,6 @@ export async function getControllerCapabilities(
 ): Promise<Set<ControllerServiceCapability_RPC_Type>> {
   const response = await conn.call('ControllerGetCapabilities', {}, { timeoutMs });
   const set = new Set<ControllerServiceCapability_RPC_Type>();
-  for (const cap of response.capabilities) if (cap.type?.$case === 'rpc') set.add(cap.type.value.type);
-  return set;
-}
-
-export async function getNodeCapabilities(
-  conn: CsiCaller,
-  timeoutMs?: number,
-): Promise<Set<NodeServiceCapability_RPC_Type>> {
-  const response = await conn.call('NodeGetCapabilities', {}, { timeoutMs });
-  const set = new Set<NodeServiceCapability_RPC_Type>();
-  for (const cap of response.capabilities) if (cap.type?.$case === 'rpc') set.add(cap.type.value.type);
-  return set;
-}
-
-export async function getGroupControllerCapabilities(
-  conn: CsiCaller,
-  timeoutMs?: number,
-): Promise<Set<GroupControllerServiceCapability_RPC_Type>> {
-  const response = await conn.call('GroupControllerGetCapabilities', {}, { timeoutMs });
-  const set = new Set<GroupControllerServiceCapability_RPC_Type>();
   for (const cap of response.capabilities) if (cap.type?.$case === 'rpc') set.add(cap.type.value.type);
   return set;
 }

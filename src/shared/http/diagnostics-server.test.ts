@@ -3,7 +3,7 @@ import { Counter } from 'prom-client';
 import { discardLogger } from '../log/logger.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { DiagnosticsServer, metricsHandler, writeText } from './diagnostics-server.js';
-import { joinHostPort, parseListenAddress } from './listen-address.js';
+import { parseListenAddress } from './listen-address.js';
 import { leaderElectionHealthHandler } from './leader-election-health.js';
 
 const servers: DiagnosticsServer[] = [];
@@ -35,11 +35,6 @@ describe('parseListenAddress', () => {
 
   it.each(['8080', 'localhost', ':http', ':99999'])('rejects %s', (text) => {
     expect(() => parseListenAddress(text)).toThrow(/invalid listen address/);
-  });
-
-  it('joins IPv6 hosts with brackets', () => {
-    expect(joinHostPort('0.0.0.0', '9808')).toBe('0.0.0.0:9808');
-    expect(joinHostPort('::1', 1)).toBe('[::1]:1');
   });
 });
 

@@ -15,8 +15,3 @@ export function parseListenAddress(address: string): ListenAddress {
   const wildcard = host === '' || host === '0.0.0.0' || host === '::';
   return { host, port, wildcard };
 }
-
-/** Joins host and port like Go's net.JoinHostPort. */
-export function joinHostPort(host: string, port: string | number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
