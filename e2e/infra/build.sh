@@ -165,6 +165,22 @@ b_csi_sanity() {
   mv -f "$gobin/csi-sanity" "$1"
 }
 
+# --- upstream Go external-attacher, for side-by-side runs with the TypeScript one. Its go.mod has
+# replace directives, so `go install …@version` refuses it; the helper module attacher/ requires it
+# (a `tool` directive, same selected versions as upstream's own build). Version string as upstream's
+# Makefile sets it. ---
+b_csi_attacher() {
+  local pinned
+  pinned="$(cd "$here/attacher" && go list -mod=readonly -m -f '{{.Version}}' github.com/kubernetes-csi/external-attacher/v4)" ||
+    return 1
+  [[ "$pinned" == "$ATTACHER_VERSION" ]] || {
+    log "attacher/go.mod requires external-attacher $pinned but versions.env says ATTACHER_VERSION=$ATTACHER_VERSION (see e2e/infra/README.md)"
+    return 1
+  }
+  (cd "$here/attacher" && "${nicecmd[@]}" go build -mod=readonly -buildvcs=false -p "$p" -trimpath \
+    -ldflags="-s -w -X main.version=$ATTACHER_VERSION" -o "$1" github.com/kubernetes-csi/external-attacher/v4/cmd/csi-attacher)
+}
+
 # --- hostpathplugin: built from its module source (its go.mod has replace directives, so
 # `go install` cannot work). Optional: when the module cannot be downloaded (the module proxy
 # reachable here refuses it), the reason is written to hostpathplugin.unavailable and the build goes on.
@@ -222,6 +238,7 @@ build_one kubemark b_kubemark
 build_one fakekubelet b_fakekubelet
 build_one fakeregistrar b_fakeregistrar
 build_one mockdriver b_mockdriver
+build_one csi-attacher b_csi_attacher
 copy_crds
 if [[ -f "$bindir/hostpathplugin.unavailable" ]]; then
   summary+=("$(printf '%-24s unavailable: %s' hostpathplugin "$(cat "$bindir/hostpathplugin.unavailable")")")

@@ -72,7 +72,7 @@ wait_line() { # SECONDS FILE PATTERN
 }
 
 echo "== binaries in $bin"
-for b in kube-apiserver kube-controller-manager kubemark etcd csi-sanity fakekubelet mockdriver; do
+for b in kube-apiserver kube-controller-manager kubemark etcd csi-sanity fakekubelet mockdriver csi-attacher; do
   if v="$("$bin/$b" --version 2>&1)"; then ok "$b --version: ${v%%$'\n'*}"; else bad "$b --version: $v"; fi
 done
 h="$("$bin/fakeregistrar" -h 2>&1)"
