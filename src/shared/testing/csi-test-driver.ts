@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { sendUnaryData, ServerUnaryCall, UntypedHandleCall } from '@grpc/grpc-js';
-import { Server, ServerCredentials, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import type {
   ControllerServiceCapability_RPC_Type,
   NodeServiceCapability_RPC_Type,
@@ -16,9 +16,9 @@ import {
 } from '../../gen/csi.js';
 import type { CsiMethod, CsiRequest, CsiResponseInit, CsiServiceName } from '../csi/methods.js';
 import { CSI_METHODS, CSI_SERVICES, csiMethod } from '../csi/methods.js';
+import { UnixSocketServer, checkSocketPath } from '../grpc/unix-socket-server.js';
 
 export const TEST_DRIVER_NAME = 'test.csi.k8s.io';
-const MAX_SOCKET_PATH_BYTES = 107;
 const DEFAULT_CAPACITY = 1024n * 1024n * 1024n;
 
 /** A gRPC status for the driver to answer with: enqueue it, or throw it from a handler. */
@@ -110,7 +110,7 @@ export class CsiTestDriver {
   private readonly delays = new Map<CsiMethod, number>();
   private readonly holds = new Map<CsiMethod, Promise<void>>();
   private readonly callListeners = new Set<() => void>();
-  private server: Server | undefined;
+  private server: UnixSocketServer | undefined;
   private lifetime = new AbortController();
 
   constructor(options: CsiTestDriverOptions = {}) {
@@ -120,9 +120,7 @@ export class CsiTestDriver {
       this.ownDir = mkdtempSync(join(tmpdir(), 'csi-'));
       this.socketPath = join(this.ownDir, 'csi.sock');
     }
-    if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH_BYTES) {
-      throw new Error(`socket path longer than ${MAX_SOCKET_PATH_BYTES} bytes: ${this.socketPath}`);
-    }
+    checkSocketPath(this.socketPath);
     this.address = `unix://${this.socketPath}`;
     this.services = options.services ?? ['Identity', 'Controller', 'Node'];
     this.defaults = this.defaultHandlers(options);
@@ -142,31 +140,25 @@ export class CsiTestDriver {
   async start(): Promise<void> {
     if (this.server) throw new Error('CSI test driver already running');
     if (this.ownDir) mkdirSync(this.ownDir, { recursive: true });
-    // A leftover socket file makes bind fail with EADDRINUSE.
-    rmSync(this.socketPath, { force: true });
     this.lifetime = new AbortController();
-    const server = new Server();
-    for (const name of this.services) server.addService(CSI_SERVICES[name], this.serviceImplementation(name));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.bindAsync(this.address, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve()));
-      });
-    } catch (err) {
-      server.forceShutdown();
-      throw err;
-    }
-    this.server = server;
+    this.server = await UnixSocketServer.listen({
+      path: this.socketPath,
+      services: this.services.map((name) => ({
+        definition: CSI_SERVICES[name],
+        implementation: this.serviceImplementation(name),
+      })),
+    });
   }
 
   /** Kills the server (open connections drop at once) and removes the temp dir. */
   async stop(): Promise<void> {
-    this.shutdown();
+    await this.shutdown();
     if (this.ownDir) rmSync(this.ownDir, { recursive: true, force: true });
   }
 
   /** Stops and starts again on the same socket path; volumes and scripts survive. */
   async restart(): Promise<void> {
-    this.shutdown();
+    await this.shutdown();
     await this.start();
   }
 
@@ -236,10 +228,11 @@ export class CsiTestDriver {
     });
   }
 
-  private shutdown(): void {
+  private async shutdown(): Promise<void> {
     this.lifetime.abort();
-    this.server?.forceShutdown();
+    const server = this.server;
     this.server = undefined;
+    await server?.shutdown(0);
   }
 
   private serviceImplementation(service: CsiServiceName): Record<string, UntypedHandleCall> {
