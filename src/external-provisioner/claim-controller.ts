@@ -84,7 +84,7 @@ export class ClaimController {
   private readonly recorder: EventRecorder;
   private readonly provisionerRecorder: EventRecorder;
   private readonly kube: ProvisionerKube;
-  private readonly queue: WorkQueue<string>;
+  readonly queue: WorkQueue<string>;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly context: ProvisionContext;

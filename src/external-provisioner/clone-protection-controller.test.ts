@@ -1,5 +1,6 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { runController } from '../shared/controller/controller.js';
 import { reconcileKey } from '../shared/controller/reconcile.js';
 import { WorkQueue } from '../shared/controller/work-queue.js';
 import { discardLogger } from '../shared/log/logger.js';
@@ -177,7 +178,7 @@ describe('CloneProtectionController.run', () => {
   it('processes queued claims until the signal aborts', async () => {
     const f = setup([source()]);
     const abort = new AbortController();
-    const running = f.controller.run({ workers: 2, signal: abort.signal });
+    const running = runController(f.controller, { workers: 2, logger: discardLogger(), signal: abort.signal });
     f.controller.enqueueClaim(source());
     await f.clock.advance(0);
     expect(finalizersOf(f.kube, 'ns/src')).toEqual([PVC_PROTECTION]);

@@ -1,5 +1,4 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { runWorkers } from '../shared/controller/controller.js';
 import type { WorkQueue } from '../shared/controller/work-queue.js';
 import type { CacheReader } from '../shared/kube/cache.js';
 import { objectKey, splitKey } from '../shared/kube/cache.js';
@@ -30,8 +29,11 @@ export class CloneProtectionController {
   private readonly options: CloneProtectionControllerOptions;
   private readonly logger: Logger;
 
+  readonly queue: WorkQueue<string>;
+
   constructor(options: CloneProtectionControllerOptions) {
     this.options = options;
+    this.queue = options.queue;
     this.logger = options.logger.withName('clone-protection');
   }
 
@@ -42,17 +44,6 @@ export class CloneProtectionController {
   enqueueClaim(claim: V1PersistentVolumeClaim): void {
     if (!claim.metadata?.deletionTimestamp || !claim.metadata.name) return;
     this.options.queue.add(objectKey(claim));
-  }
-
-  /** Runs `workers` (`--cloning-protection-threads`) sync loops until signal aborts. */
-  run(options: { workers: number; signal: AbortSignal }): Promise<void> {
-    return runWorkers({
-      queue: this.options.queue,
-      workers: options.workers,
-      sync: (key) => this.sync(key),
-      logger: this.logger,
-      signal: options.signal,
-    });
   }
 
   /** Removes the finalizer when no clone of the claim is pending; throws (retry with backoff) while one is. */

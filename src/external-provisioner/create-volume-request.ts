@@ -7,6 +7,8 @@ import {
   type VolumeCapability,
   type VolumeContentSource,
 } from '../gen/csi.js';
+import { toCsiAccessMode as toCsiAccessModeOfSet } from '../shared/csi/access-modes.js';
+import { errorText } from '../shared/log/logger.js';
 import { PARAM_PV_NAME, PARAM_PVC_NAME, PARAM_PVC_NAMESPACE } from './keys.js';
 
 /**
@@ -224,20 +226,10 @@ export function buildVolumeCapabilities(options: VolumeCapabilitiesOptions): Vol
 
 /** csi-lib-utils `accessmodes.ToCSIAccessMode` for a single Kubernetes access mode. */
 export function toCsiAccessMode(options: { accessMode: string; supportsSingleNodeMultiWriter: boolean }): AccessMode {
-  const multiWriterCapable = options.supportsSingleNodeMultiWriter;
-  switch (options.accessMode) {
-    case 'ReadWriteOncePod':
-      // Drivers without the capability still get a usable mode; Kubernetes enforces the single pod itself.
-      return multiWriterCapable ? AccessMode.SINGLE_NODE_SINGLE_WRITER : AccessMode.SINGLE_NODE_WRITER;
-    case 'ReadWriteOnce':
-      return multiWriterCapable ? AccessMode.SINGLE_NODE_MULTI_WRITER : AccessMode.SINGLE_NODE_WRITER;
-    case 'ReadOnlyMany':
-      return AccessMode.MULTI_NODE_READER_ONLY;
-    case 'ReadWriteMany':
-      return AccessMode.MULTI_NODE_MULTI_WRITER;
-    default:
-      // Same text as upstream, which formats the one-element slice with %+v.
-      throw new InvalidClaimError(`unsupported AccessMode combination: [${options.accessMode}]`);
+  try {
+    return toCsiAccessModeOfSet([options.accessMode], options.supportsSingleNodeMultiWriter);
+  } catch (err) {
+    throw new InvalidClaimError(errorText(err));
   }
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FlagError, formatUsage, parseFlags } from '../shared/flags/flag-set.js';
-import { provisionerFlags, resolveFeatureGates, resolveProvisionerConfig } from './flags.js';
+import { provisionerFlags, resolveProvisionerConfig, resolveProvisionerFeatureGates } from './flags.js';
 
 function parse(argv: string[]) {
   return parseFlags(provisionerFlags, argv, 'pflag').values;
@@ -297,7 +297,7 @@ describe('resolveProvisionerConfig', () => {
 
 describe('feature gates', () => {
   it('has upstream defaults', () => {
-    expect(resolveFeatureGates({})).toEqual({
+    expect(resolveProvisionerFeatureGates({})).toEqual({
       gates: {
         Topology: true,
         VolumeAttributesClass: true,
@@ -309,7 +309,7 @@ describe('feature gates', () => {
   });
 
   it('applies explicit values and remembers which gates were named', () => {
-    const { gates, explicit } = resolveFeatureGates({
+    const { gates, explicit } = resolveProvisionerFeatureGates({
       VolumeAttributesClass: false,
       ReleaseLeaderElectionOnExit: true,
     });
@@ -319,14 +319,14 @@ describe('feature gates', () => {
   });
 
   it('lets AllAlpha switch every alpha gate that is not named itself', () => {
-    const { gates } = resolveFeatureGates({ AllAlpha: true, ReleaseLeaderElectionOnExit: false });
+    const { gates } = resolveProvisionerFeatureGates({ AllAlpha: true, ReleaseLeaderElectionOnExit: false });
     expect(gates.CrossNamespaceVolumeDataSource).toBe(true);
     expect(gates.ReleaseLeaderElectionOnExit).toBe(false);
     expect(gates.Topology).toBe(true);
   });
 
   it('accepts AllBeta, which has no provisioner gate to switch', () => {
-    expect(resolveFeatureGates({ AllBeta: true }).gates.Topology).toBe(true);
+    expect(resolveProvisionerFeatureGates({ AllBeta: true }).gates.Topology).toBe(true);
   });
 
   it('rejects an unknown gate and lists the known gates with their defaults', () => {
@@ -339,7 +339,7 @@ describe('feature gates', () => {
   });
 
   it('matches gate names case-sensitively, as component-base does', () => {
-    expect(() => resolveFeatureGates({ topology: true })).toThrow('unrecognized feature gate: topology');
+    expect(() => resolveProvisionerFeatureGates({ topology: true })).toThrow('unrecognized feature gate: topology');
   });
 
   it('reaches the configuration through --feature-gates', () => {

@@ -1,23 +1,10 @@
-import {
-  FlagError,
-  boolFlag,
-  boolMapFlag,
-  durationFlag,
-  floatFlag,
-  intFlag,
-  stringFlag,
-} from '../shared/flags/flag-set.js';
+import { FlagError, boolFlag, durationFlag, floatFlag, intFlag, stringFlag } from '../shared/flags/flag-set.js';
 import type { FlagValues } from '../shared/flags/flag-set.js';
+import { featureGatesFlag, resolveFeatureGates } from '../shared/flags/feature-gates.js';
+import type { FeatureGates as SidecarFeatureGates, GateSpecs } from '../shared/flags/feature-gates.js';
 import { automaxprocsFlag, loggingFlags } from '../shared/flags/logging-flags.js';
 import { diagnosticsAddress, standardFlags } from '../shared/flags/standard-flags.js';
 import { parseLeaderElectionLabels } from '../shared/leader-election/lease-config.js';
-
-type GateStage = 'ALPHA' | 'BETA' | 'GA';
-
-interface GateSpec {
-  default: boolean;
-  stage: GateStage;
-}
 
 /** The provisioner's own feature gates (upstream pkg/features), with defaults and maturity. */
 export const provisionerFeatureGates = {
@@ -25,24 +12,10 @@ export const provisionerFeatureGates = {
   VolumeAttributesClass: { default: true, stage: 'GA' },
   CrossNamespaceVolumeDataSource: { default: false, stage: 'ALPHA' },
   ReleaseLeaderElectionOnExit: { default: false, stage: 'ALPHA' },
-} as const satisfies Record<string, GateSpec>;
+} as const satisfies GateSpecs;
 
 export type ProvisionerFeatureGate = keyof typeof provisionerFeatureGates;
-export type FeatureGates = Record<ProvisionerFeatureGate, boolean>;
-
-/**
- * component-base's switches that flip every gate of one maturity at once; they
- * are part of every Kubernetes gate set and therefore accepted here too.
- */
-const stageSwitches = { AllAlpha: 'ALPHA', AllBeta: 'BETA' } as const satisfies Record<string, GateStage>;
-
-function knownGatesText(): string {
-  const switches = Object.keys(stageSwitches).map((name) => `${name}=true|false (default=false)`);
-  const gates = Object.entries(provisionerFeatureGates).map(
-    ([name, spec]) => `${name}=true|false (${spec.stage} - default=${spec.default})`,
-  );
-  return [...switches, ...gates].join(', ');
-}
+export type FeatureGates = SidecarFeatureGates<typeof provisionerFeatureGates>;
 
 export const provisionerFlags = {
   ...standardFlags,
@@ -183,11 +156,7 @@ export const provisionerFlags = {
     '60s',
     'With --node-deployment, the longest wait before an instance tries to take an Immediate-binding claim.',
   ),
-  featureGates: boolMapFlag(
-    'feature-gates',
-    {},
-    `Comma-separated Gate=true|false pairs. Known gates: ${knownGatesText()}.`,
-  ),
+  featureGates: featureGatesFlag(provisionerFeatureGates),
   ...loggingFlags,
   ...automaxprocsFlag,
 };
@@ -238,35 +207,12 @@ export interface ProvisionerConfig {
   explicitFeatureGates: ReadonlySet<ProvisionerFeatureGate>;
 }
 
-/**
- * Applies --feature-gates on top of the defaults the way component-base does:
- * AllAlpha / AllBeta set every gate of that stage that is not named itself.
- */
-export function resolveFeatureGates(requested: Record<string, boolean>): {
+/** The provisioner's gates from --feature-gates (component-base rules). */
+export function resolveProvisionerFeatureGates(requested: Record<string, boolean>): {
   gates: FeatureGates;
   explicit: Set<ProvisionerFeatureGate>;
 } {
-  for (const name of Object.keys(requested)) {
-    if (!(name in provisionerFeatureGates) && !(name in stageSwitches)) {
-      throw new Error(`unrecognized feature gate: ${name} (known gates: ${knownGatesText()})`);
-    }
-  }
-  const gates = {} as FeatureGates;
-  const explicit = new Set<ProvisionerFeatureGate>();
-  for (const [name, spec] of Object.entries(provisionerFeatureGates) as [ProvisionerFeatureGate, GateSpec][]) {
-    const switchName = (Object.keys(stageSwitches) as (keyof typeof stageSwitches)[]).find(
-      (s) => stageSwitches[s] === spec.stage,
-    );
-    if (name in requested) {
-      gates[name] = requested[name];
-      explicit.add(name);
-    } else if (switchName !== undefined && switchName in requested) {
-      gates[name] = requested[switchName];
-    } else {
-      gates[name] = spec.default;
-    }
-  }
-  return { gates, explicit };
+  return resolveFeatureGates(provisionerFeatureGates, requested);
 }
 
 /** pflag's uint flags reject negative numbers while parsing; the shared parser reads them as ints. */
@@ -308,7 +254,7 @@ export function resolveProvisionerConfig(values: ProvisionerFlagValues): Provisi
   const workerThreads = requireUnsigned(values, 'workerThreads');
   const cloningProtectionThreads = requireUnsigned(values, 'cloningProtectionThreads');
   requireUnsigned(values, 'capacityThreads');
-  const { gates, explicit } = resolveFeatureGates(values.featureGates);
+  const { gates, explicit } = resolveProvisionerFeatureGates(values.featureGates);
   rejectUnimplementedModes(values);
   const address = diagnosticsAddress(values);
   return {

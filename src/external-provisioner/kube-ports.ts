@@ -1,6 +1,7 @@
 import { CoreV1Api, CustomObjectsApi, StorageV1Api } from '@kubernetes/client-node';
 import type { V1PersistentVolume, V1PersistentVolumeClaim, V1VolumeAttributesClass } from '@kubernetes/client-node';
-import { fromApiException } from '../shared/kube/errors.js';
+import { annotate } from '../shared/kube/api-call.js';
+import { secretStrings } from '../shared/kube/secret-data.js';
 import type { KubeClient } from '../shared/kube/client.js';
 import { jsonPatchOptions, strategicMergePatchOptions } from '../shared/kube/patch.js';
 import type { JsonPatchOperation } from '../shared/kube/patch.js';
@@ -39,30 +40,6 @@ export interface ProvisionerKube {
   getVolumeSnapshot(namespace: string, name: string): Promise<VolumeSnapshot>;
   /** The cluster-scoped content a VolumeSnapshot is bound to. */
   getVolumeSnapshotContent(name: string): Promise<VolumeSnapshotContent>;
-}
-
-/** One API call, named for its error: "get VolumeSnapshot ns/snap", and the target client-go's texts name. */
-interface ApiCall {
-  verb: keyof typeof HTTP_METHODS;
-  kind: string;
-  group: string;
-  resource: string;
-  namespace?: string;
-  name: string;
-}
-
-const HTTP_METHODS = { create: 'POST', update: 'PUT', get: 'GET', patch: 'PATCH', delete: 'DELETE' } as const;
-
-async function annotate<T>(what: ApiCall, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    const { verb, kind, group, resource, namespace, name } = what;
-    const context = `${verb} ${kind} ${namespace === undefined ? '' : `${namespace}/`}${name}`;
-    const method = HTTP_METHODS[verb];
-    // client-go names no object for a create.
-    throw fromApiException(err, context, { method, group, resource, name: verb === 'create' ? '' : name });
-  }
 }
 
 const PVS = { group: '', resource: 'persistentvolumes' };
@@ -110,10 +87,7 @@ export function provisionerKube(client: KubeClient): ProvisionerKube {
         { verb: 'get', kind: 'Secret', group: '', resource: 'secrets', namespace, name },
         () => core.readNamespacedSecret({ name, namespace }),
       );
-      const out: Record<string, string> = {};
-      for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
-      for (const [k, v] of Object.entries(secret.stringData ?? {})) out[k] = v;
-      return out;
+      return secretStrings(secret);
     },
     getVolumeAttributesClass: (name) =>
       annotate(

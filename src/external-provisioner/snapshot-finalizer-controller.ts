@@ -1,7 +1,7 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { Clock } from '../shared/clock/clock.js';
 import { sleep } from '../shared/clock/clock.js';
-import { runWorkers } from '../shared/controller/controller.js';
+import { runController } from '../shared/controller/controller.js';
 import type { WorkQueue } from '../shared/controller/work-queue.js';
 import type { CacheReader } from '../shared/kube/cache.js';
 import { objectKey, splitKey } from '../shared/kube/cache.js';
@@ -39,12 +39,14 @@ export interface SnapshotFinalizerControllerOptions {
 export class SnapshotFinalizerController {
   private readonly options: SnapshotFinalizerControllerOptions;
   private readonly logger: Logger;
+  readonly queue: WorkQueue<string>;
 
   constructor(options: SnapshotFinalizerControllerOptions) {
     if (!(options.sweepIntervalMs > 0)) {
       throw new RangeError(`sweepIntervalMs must be positive, got ${options.sweepIntervalMs}`);
     }
     this.options = options;
+    this.queue = options.queue;
     this.logger = options.logger.withName('snapshot-finalizer');
   }
 
@@ -97,13 +99,7 @@ export class SnapshotFinalizerController {
    * with `workers` sync loops, until signal aborts. Caches must have synced.
    */
   async run(options: { workers: number; signal: AbortSignal }): Promise<void> {
-    const workers = runWorkers({
-      queue: this.options.queue,
-      workers: options.workers,
-      sync: (key) => this.sync(key),
-      logger: this.logger,
-      signal: options.signal,
-    });
+    const workers = runController(this, { workers: options.workers, logger: this.logger, signal: options.signal });
     await Promise.all([workers, this.sweepLoop(options.signal)]);
   }
 

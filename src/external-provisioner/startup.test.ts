@@ -7,7 +7,6 @@ import {
   adjustVolumeAttributesClassGate,
   hasVolumeAttributesClassApi,
   resolveVolumeAttributesClassGate,
-  runWorkersOrIdle,
   startupWarnings,
 } from './startup.js';
 
@@ -37,37 +36,6 @@ describe('startupWarnings', () => {
       '--worker-threads=0: no claim or volume workers run, nothing is provisioned or deleted',
       '--cloning-protection-threads=0: no clone-source protection workers run',
     ]);
-  });
-});
-
-describe('runWorkersOrIdle', () => {
-  it('runs the workers when there are any', async () => {
-    let ran = 0;
-    await runWorkersOrIdle(2, new AbortController().signal, async () => {
-      ran++;
-    });
-    expect(ran).toBe(1);
-  });
-
-  it('with 0 workers runs nothing, does not throw and resolves once the signal aborts', async () => {
-    const abort = new AbortController();
-    let ran = false;
-    let done = false;
-    const idle = runWorkersOrIdle(0, abort.signal, async () => {
-      ran = true;
-    }).then(() => (done = true));
-    await new Promise((r) => setTimeout(r, 5));
-    expect(done).toBe(false);
-    abort.abort();
-    await idle;
-    expect(ran).toBe(false);
-    expect(done).toBe(true);
-  });
-
-  it('with 0 workers and an aborted signal resolves at once', async () => {
-    const abort = new AbortController();
-    abort.abort();
-    await expect(runWorkersOrIdle(0, abort.signal, () => Promise.reject(new Error('ran')))).resolves.toBeUndefined();
   });
 });
 

@@ -62,13 +62,6 @@ export function startupWarnings(config: ProvisionerConfig): string[] {
   return warnings;
 }
 
-/** Runs the workers, or with 0 of them (upstream's idle loop) just waits until the signal aborts. */
-export async function runWorkersOrIdle(workers: number, signal: AbortSignal, run: () => Promise<void>): Promise<void> {
-  if (workers > 0) return run();
-  if (signal.aborted) return;
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
 /**
  * Upstream turns the VolumeAttributesClass gate off at start-up when storage.k8s.io/v1 has no
  * volumeattributesclasses resource (an older cluster), unless the gate was set on the command line:

@@ -1,7 +1,6 @@
 import type { V1PersistentVolume, V1StorageClass, V1VolumeAttachment } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../shared/clock/clock.js';
-import { runWorkers } from '../shared/controller/controller.js';
 import type { WorkQueue } from '../shared/controller/work-queue.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
 import { objectReference } from '../shared/events/event-recorder.js';
@@ -51,9 +50,11 @@ export class VolumeController {
   private readonly logger: Logger;
   private readonly metrics: VolumeDeleteMetrics | undefined;
   private readonly deletions = new DeletionTracker();
+  readonly queue: WorkQueue<string>;
 
   constructor(options: VolumeControllerOptions) {
     this.options = options;
+    this.queue = options.queue;
     this.logger = options.logger.withName('volume-controller');
     this.metrics = options.registry ? new VolumeDeleteMetrics({ registry: options.registry }) : undefined;
   }
@@ -62,17 +63,6 @@ export class VolumeController {
   enqueueVolume(pv: V1PersistentVolume): void {
     const name = pv.metadata?.name;
     if (name) this.options.queue.add(name);
-  }
-
-  /** Runs `workers` sync loops on the queue until signal aborts. */
-  run(options: { workers: number; signal: AbortSignal }): Promise<void> {
-    return runWorkers({
-      queue: this.options.queue,
-      workers: options.workers,
-      sync: (name) => this.sync(name),
-      logger: this.logger,
-      signal: options.signal,
-    });
   }
 
   async sync(name: string): Promise<void> {

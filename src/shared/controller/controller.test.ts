@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { sleep } from '../clock/clock.js';
 import { Logger } from '../log/logger.js';
 import { FakeClock, flushMicrotasks } from '../testing/fake-clock.js';
-import { runWorkers } from './controller.js';
+import { runController, runWorkers } from './controller.js';
 import { ItemExponentialRateLimiter } from './rate-limiter.js';
 import { TerminalError } from './reconcile.js';
 import type { SyncFunction } from './reconcile.js';
@@ -286,5 +286,48 @@ describe('runWorkers', () => {
     await expect(runWorkers({ queue: h.queue, workers: 0, sync: () => {}, logger: h.logger })).rejects.toThrow(
       RangeError,
     );
+  });
+});
+
+describe('runController', () => {
+  it('runs the workers on the controller’s queue until the signal aborts', async () => {
+    const h = harness();
+    const abort = new AbortController();
+    const synced: string[] = [];
+    const running = runController(
+      { queue: h.queue, sync: (key) => void synced.push(key) },
+      { workers: 2, logger: h.logger, signal: abort.signal },
+    );
+    h.queue.add('a');
+    h.queue.add('b');
+    await flushMicrotasks();
+    expect(synced.sort()).toEqual(['a', 'b']);
+    abort.abort();
+    await running;
+  });
+
+  it('with 0 workers syncs nothing and resolves once the signal aborts (upstream’s idle loop)', async () => {
+    const h = harness();
+    const abort = new AbortController();
+    let done = false;
+    const idle = runController(
+      { queue: h.queue, sync: () => Promise.reject(new Error('synced')) },
+      { workers: 0, logger: h.logger, signal: abort.signal },
+    ).then(() => (done = true));
+    h.queue.add('a');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(done).toBe(false);
+    abort.abort();
+    await idle;
+    expect(h.queue.len()).toBe(1);
+  });
+
+  it('with 0 workers and an aborted signal resolves at once', async () => {
+    const h = harness();
+    const abort = new AbortController();
+    abort.abort();
+    await expect(
+      runController({ queue: h.queue, sync: () => undefined }, { workers: 0, logger: h.logger, signal: abort.signal }),
+    ).resolves.toBeUndefined();
   });
 });

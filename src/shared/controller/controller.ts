@@ -45,3 +45,33 @@ async function workerLoop<K>(options: RunWorkersOptions<K>, signal: AbortSignal)
     await reconcileKey({ queue, key: next.key, sync, logger, signal });
   }
 }
+
+/** A controller as the sidecars write them: a work queue of keys and the sync of one key. */
+export interface QueueController<K> {
+  readonly queue: WorkQueue<K>;
+  sync: SyncFunction<K>;
+}
+
+export interface RunControllerOptions {
+  /** Concurrent syncs; 0 runs none (upstream's idle loop) and just waits for the signal. */
+  workers: number;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** Runs a controller's workers until the signal aborts. */
+export async function runController<K>(controller: QueueController<K>, options: RunControllerOptions): Promise<void> {
+  const { workers, signal } = options;
+  if (workers === 0) {
+    if (signal.aborted) return;
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    return;
+  }
+  await runWorkers({
+    queue: controller.queue,
+    workers,
+    sync: (key, context) => controller.sync(key, context),
+    logger: options.logger,
+    signal,
+  });
+}

@@ -55,3 +55,26 @@ describe('discoverDriver', () => {
     ]);
   });
 });
+
+describe('discoverDriver for csi-attacher', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it('does not ask for controller capabilities when the plugin has no CONTROLLER_SERVICE', async () => {
+    const driver = await CsiTestDriver.start({ pluginCapabilities: [] });
+    cleanups.push(() => driver.stop());
+    const conn = await CsiConnection.connect({ address: driver.address, logger: discardLogger() });
+    cleanups.push(() => conn.close());
+    const discovered = await discoverDriver({
+      conn,
+      logger: discardLogger(),
+      timeoutMs: 5_000,
+      callTimeoutMs: 1_000,
+      controllerCapabilitiesNeedService: true,
+    });
+    expect(discovered.controller.size).toBe(0);
+    expect(driver.calls.map((c) => c.method)).toEqual(['Probe', 'GetPluginInfo', 'GetPluginCapabilities']);
+  });
+});
