@@ -30,7 +30,12 @@ function setup(items: V1VolumeAttachment[]) {
   const registry = new Registry();
   const backlog = new AttachmentBacklog({
     driverName: DRIVER,
-    attachments: { get: (k) => items.find((i) => i.metadata?.name === k), list: () => items, keys: () => [] },
+    attachments: {
+      get: (k) => items.find((i) => i.metadata?.name === k),
+      list: () => items,
+      keys: () => [],
+      byIndex: () => [],
+    },
     clock,
     logger: new Logger({ sink: (line) => lines.push(line) }),
     registry,

@@ -101,11 +101,13 @@ export class CsiAttachHandler implements AttachHandler {
     }
     this.logger.v(2).info('Attached', { volumeAttachment: name });
     try {
-      await this.writeStatus(attached.va, {
-        attached: true,
-        attachmentMetadata: attached.publishContext,
-        attachError: undefined,
-      });
+      // attachError is cleared even when the cached copy shows none: the sync may have started from a copy older
+      // than the error our previous attempt wrote.
+      await this.writeStatus(
+        attached.va,
+        { attached: true, attachmentMetadata: attached.publishContext, attachError: undefined },
+        'attachError',
+      );
     } catch (err) {
       // The next sync publishes again; ControllerPublishVolume is idempotent.
       throw new Error(`failed to mark as attached: ${describeError(err)}`, { cause: err });
@@ -293,7 +295,11 @@ export class CsiAttachHandler implements AttachHandler {
       current = await this.options.kube.patchAttachment(va.metadata?.name ?? '', createMergePatch(va, modified));
     }
     try {
-      await this.writeStatus(current, { attached: false, detachError: undefined, attachmentMetadata: undefined });
+      await this.writeStatus(
+        current,
+        { attached: false, detachError: undefined, attachmentMetadata: undefined },
+        'detachError',
+      );
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
@@ -318,12 +324,20 @@ export class CsiAttachHandler implements AttachHandler {
     }
   }
 
-  /** A merge patch of the status subresource with what changes; nothing is sent when nothing would. */
-  private async writeStatus(va: V1VolumeAttachment, changes: Partial<NonNullable<V1VolumeAttachment['status']>>) {
+  /**
+   * A merge patch of the status subresource with what changes; nothing is sent when nothing would. `clearError` is
+   * set to null in any patch that is sent, whatever the cached copy says.
+   */
+  private async writeStatus(
+    va: V1VolumeAttachment,
+    changes: Partial<NonNullable<V1VolumeAttachment['status']>>,
+    clearError?: 'attachError' | 'detachError',
+  ): Promise<V1VolumeAttachment> {
     const modified = structuredClone(va);
     modified.status = { attached: false, ...modified.status, ...changes };
     const patch = createMergePatch(va, modified);
     if (Object.keys(patch).length === 0) return va;
+    if (clearError) patch['status'] = { ...(patch['status'] as object), [clearError]: null };
     return this.options.kube.patchAttachmentStatus(va.metadata?.name ?? '', patch);
   }
 
