@@ -1,16 +1,16 @@
 // csi-provisioner benchmark on the local control plane (e2e/fixture/cluster.ts: etcd, kube-apiserver, KCM, the
 // Kubernetes e2e mock CSI driver). `npm run bench -- --help` for the options; bench/README.md for the method and
 // what each number means. Writes results.json, report.md and chart.svg to --out.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleSidecar } from '../src/shared/testing/sidecar-bundle.js';
 import type { MemoryResult } from './provisioner/memory.js';
 import { runMemory } from './provisioner/memory.js';
-import { splitCommand } from './provisioner/provisioner-process.js';
 import type { BenchResults } from './provisioner/report.js';
 import { chart, markdownReport } from './provisioner/report.js';
 import { runThroughput } from './provisioner/scenario.js';
+import { intArg, machineInfo, optionOf, qpsArg, rewriteReport, writeOutputs } from './shared/run.js';
+import { splitCommand } from './shared/sidecar-process.js';
 
 const USAGE = `npm run bench -- [options]
   --provisioner-cmd="CMD"   provisioner command; upstream flags are appended (default: node + a fresh bundle of src/)
@@ -52,10 +52,6 @@ function parseArgs(argv: string[]): Options {
     timeout: '15s',
     out: 'bench/results',
   };
-  const int = (v: string, name: string): number => {
-    if (!/^\d+$/.test(v)) throw new Error(`--${name} wants a whole number, got ${v}`);
-    return Number(v);
-  };
   for (const arg of argv) {
     if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
@@ -66,34 +62,28 @@ function parseArgs(argv: string[]): Options {
       opts.memoryVolumes = 1000;
       continue;
     }
-    const m = /^--([a-z-]+)=(.*)$/s.exec(arg);
-    if (!m) throw new Error(`unknown argument ${arg}\n${USAGE}`);
-    const [, key, value] = m;
+    const [key, value] = optionOf(arg, USAGE);
     switch (key) {
       case 'provisioner-cmd':
         opts.provisionerCmd = value;
         break;
       case 'counts':
-        opts.counts = value.split(',').map((v) => int(v, key));
+        opts.counts = value.split(',').map((v) => intArg(v, key));
         break;
       case 'qps':
-        opts.qps = value.split(',').map((pair) => {
-          const [q, b] = pair.split('/');
-          if (!q || !b || !(Number(q) > 0)) throw new Error(`--qps wants QPS/BURST pairs, got ${pair}`);
-          return { qps: Number(q), burst: int(b, key) };
-        });
+        opts.qps = qpsArg(value, key);
         break;
       case 'memory-volumes':
-        opts.memoryVolumes = int(value, key);
+        opts.memoryVolumes = intArg(value, key);
         break;
       case 'floor-volumes':
-        opts.floorVolumes = int(value, key);
+        opts.floorVolumes = intArg(value, key);
         break;
       case 'concurrency':
-        opts.concurrency = int(value, key);
+        opts.concurrency = intArg(value, key);
         break;
       case 'stall-timeout':
-        opts.stallS = int(value, key);
+        opts.stallS = intArg(value, key);
         break;
       case 'timeout':
         opts.timeout = value;
@@ -114,25 +104,18 @@ function parseArgs(argv: string[]): Options {
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const opts = parseArgs(argv);
+  const render = { report: markdownReport, chart };
   if (opts.reportOnly !== undefined) {
-    const saved = JSON.parse(readFileSync(join(opts.reportOnly, 'results.json'), 'utf8')) as BenchResults;
-    writeFileSync(join(opts.reportOnly, 'report.md'), markdownReport(saved));
-    writeFileSync(join(opts.reportOnly, 'chart.svg'), chart(saved));
+    rewriteReport<BenchResults>(opts.reportOnly, render);
     return 0;
   }
   mkdirSync(join(opts.out, 'logs'), { recursive: true });
   // The default measures the current sources, bundled exactly as `npm run build` does, on this Node.
   const provisionerCmd = opts.provisionerCmd ?? `${process.execPath} ${await bundleSidecar('csi-provisioner')}`;
   const command = splitCommand(provisionerCmd);
-  const cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? '?';
   const results: BenchResults = {
     startedAt: new Date().toISOString(),
-    machine: {
-      nproc: cpus().length,
-      cpu: cpuModel,
-      node: process.version,
-      platform: `${process.platform} ${process.arch}`,
-    },
+    machine: machineInfo(),
     command: ['npm run bench --', ...argv].join(' '),
     provisionerCommand: opts.provisionerCmd ?? 'node <fresh bundle of src/external-provisioner>',
     settings: {
@@ -147,11 +130,7 @@ async function main(): Promise<number> {
     throughput: [],
   };
   // Written after every scenario, so a long run can be inspected (and survives a late failure).
-  const write = (): void => {
-    writeFileSync(join(opts.out, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
-    writeFileSync(join(opts.out, 'report.md'), markdownReport(results));
-    writeFileSync(join(opts.out, 'chart.svg'), chart(results));
-  };
+  const write = (): void => writeOutputs(opts.out, results, render);
   const common = {
     command,
     outDir: opts.out,

@@ -1,6 +1,6 @@
 import type { AdminApi } from '../../e2e/fixture/admin-api.js';
-import { inParallel } from './kube.js';
-import { round, sleep } from './stats.js';
+import { inParallel } from '../shared/kube.js';
+import { round, sleep } from '../shared/stats.js';
 
 export interface FloorResult {
   volumes: number;

@@ -1,13 +1,15 @@
 import { join } from 'node:path';
 import type { TestCluster } from '../../e2e/fixture/cluster.js';
 import { REALISTIC_DRIVER, realisticPair } from '../../src/external-provisioner/testing/realistic-objects.js';
-import type { Volume } from './kube.js';
-import { inParallel, Watcher } from './kube.js';
-import { ProvisionerProcess, upstreamFlags } from './provisioner-process.js';
-import { hwmKiB, rssKiB } from './proc.js';
+import { DRIVER, endpointOf, startCluster } from '../shared/cluster.js';
+import type { Volume } from '../shared/kube.js';
+import { inParallel, Watcher } from '../shared/kube.js';
+import { hwmKiB, rssKiB } from '../shared/proc.js';
+import { SidecarUnderTest } from '../shared/sidecar-process.js';
+import { round, sleep, waitForProgress } from '../shared/stats.js';
+import { upstreamFlags } from './provisioner-flags.js';
 import type { CommonOptions } from './scenario.js';
-import { CLASS, createClass, DRIVER, endpointOf, startCluster } from './scenario.js';
-import { round, sleep, waitForProgress } from './stats.js';
+import { CLASS, createClass } from './scenario.js';
 
 export interface MemoryOptions extends CommonOptions {
   volumes: number;
@@ -76,7 +78,8 @@ async function measureOnce(
     timeout: opts.timeout,
   });
   const started = performance.now();
-  const proc = new ProvisionerProcess(
+  const proc = new SidecarUnderTest(
+    'provisioner',
     opts.command,
     flags,
     join(opts.outDir, 'logs', `memory-${label}-provisioner.log`),

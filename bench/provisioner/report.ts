@@ -1,12 +1,13 @@
-import type { RequestCounts } from './audit.js';
-import type { Panel, Series } from './chart.js';
-import { chartSvg, cumulative } from './chart.js';
+import type { RequestCounts } from '../shared/audit.js';
+import type { Panel, Series } from '../shared/chart.js';
+import { chartSvg, cumulative } from '../shared/chart.js';
+import type { Machine } from '../shared/run.js';
 import type { MemoryResult } from './memory.js';
 import type { ClaimTimes, ThroughputResult } from './scenario.js';
 
 export interface BenchResults {
   startedAt: string;
-  machine: { nproc: number; cpu: string; node: string; platform: string };
+  machine: Machine;
   command: string;
   provisionerCommand: string;
   settings: Record<string, unknown>;

@@ -1,24 +1,21 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TestCluster } from '../../e2e/fixture/cluster.js';
-import type { Identity, RequestCounts } from './audit.js';
-import { countRequests, writesOf } from './audit.js';
+import type { TestCluster } from '../../e2e/fixture/cluster.js';
+import type { Identity, RequestCounts } from '../shared/audit.js';
+import { countRequests, writesOf } from '../shared/audit.js';
+import { cpuDiff, cpuMeter, DRIVER, endpointOf, startCluster } from '../shared/cluster.js';
+import type { Claim, EventType, Volume } from '../shared/kube.js';
+import { inParallel, Watcher } from '../shared/kube.js';
+import { hwmKiB, RssSampler } from '../shared/proc.js';
+import { SidecarUnderTest } from '../shared/sidecar-process.js';
+import type { Distribution } from '../shared/stats.js';
+import { distributionS, round, sleep, waitForProgress } from '../shared/stats.js';
 import type { FloorResult } from './floor.js';
 import { measureFloor } from './floor.js';
-import type { Claim, Endpoint, EventType, Volume } from './kube.js';
-import { inParallel, Watcher } from './kube.js';
-import { ProvisionerProcess, upstreamFlags } from './provisioner-process.js';
-import { cpuSeconds, hwmKiB, machineBusySeconds, RssSampler } from './proc.js';
-import type { Distribution } from './stats.js';
-import { distributionS, round, sleep, waitForProgress } from './stats.js';
-
-export const DRIVER = 'io.kubernetes.storage.mock';
+import { upstreamFlags } from './provisioner-flags.js';
 export const CLASS = 'bench-immediate';
 const NAMESPACE = 'bench';
 /** manifests/rbac/csi-provisioner.yaml: ServiceAccount default/csi-provisioner. */
 export const PROVISIONER_USER = 'system:serviceaccount:default:csi-provisioner';
-/** KCM must not be the limit on time to Bound (performance-anchors.md §2, box layout). */
-export const KCM_ARGS = ['--kube-api-qps=1000', '--kube-api-burst=1000'];
 
 export interface CommonOptions {
   command: string[];
@@ -93,20 +90,6 @@ function claimBody(name: string): object {
   };
 }
 
-/** Starts a cluster for one scenario: KCM unthrottled, audit log on, the mock driver on a unix socket. */
-export async function startCluster(options: { controllerManager: boolean }): Promise<TestCluster> {
-  return TestCluster.start({
-    controllerManager: options.controllerManager,
-    controllerManagerArgs: KCM_ARGS,
-    mockDriver: true,
-    auditLog: true,
-  });
-}
-
-export function endpointOf(cluster: TestCluster): Endpoint {
-  return { server: cluster.server, ca: readFileSync(cluster.pki.caCert, 'utf8'), token: cluster.adminToken };
-}
-
 export async function createClass(cluster: TestCluster): Promise<void> {
   await cluster.admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
     metadata: { name: CLASS },
@@ -135,7 +118,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Throughput
   };
   const log = (msg: string): void => console.log(`[${name}] ${msg}`);
   const cluster = await startCluster({ controllerManager: true });
-  let provisioner: ProvisionerProcess | undefined;
+  let provisioner: SidecarUnderTest | undefined;
   const watchers: { start(): Promise<void>; stop(): Promise<void>; error: Error | undefined }[] = [];
   let failed = false;
   try {
@@ -227,7 +210,12 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Throughput
       timeout: opts.timeout,
     });
     const spawned = performance.now();
-    const proc = new ProvisionerProcess(opts.command, flags, join(opts.outDir, 'logs', `${name}-provisioner.log`));
+    const proc = new SidecarUnderTest(
+      'provisioner',
+      opts.command,
+      flags,
+      join(opts.outDir, 'logs', `${name}-provisioner.log`),
+    );
     provisioner = proc;
     const check = (): void => {
       proc.assertRunning();
@@ -261,22 +249,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Throughput
     const pid = proc.pid;
     const sampler = new RssSampler(pid);
     const rssBefore = sampler.sample();
-    const components = {
-      provisioner: pid,
-      'kube-apiserver': cluster.apiserver.pid,
-      etcd: cluster.etcd.pid,
-      'kube-controller-manager': cluster.controllerManager?.pid,
-      mockdriver: cluster.driver?.pid,
-    };
-    // 'bench' is this load generator and observer; 'machine' is every core's busy time, so the rest of the
-    // machine's load (other jobs on the box) is visible next to the components'.
-    const cpuNow = (): Record<string, number> => ({
-      ...Object.fromEntries(
-        Object.entries(components).map(([k, p]) => [k, p === undefined ? Number.NaN : cpuSeconds(p)]),
-      ),
-      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-      machine: machineBusySeconds(),
-    });
+    const cpuNow = cpuMeter(cluster, 'provisioner', pid);
     const cpu0 = cpuNow();
     const wall0 = Date.now();
     t0 = performance.now();
@@ -352,9 +325,7 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Throughput
       peakSampled: round(sampler.maxKiB / 1024, 1),
       hwm: round(hwmKiB(pid) / 1024, 1),
     };
-    const diff = (a: Record<string, number>, b: Record<string, number>): Record<string, number> =>
-      Object.fromEntries(Object.keys(a).map((k) => [k, round(b[k] - a[k], 2)]));
-    result.cpuS = { create: diff(cpu0, cpu1), delete: diff(cpu1, cpu2) };
+    result.cpuS = { create: cpuDiff(cpu0, cpu1), delete: cpuDiff(cpu1, cpu2) };
 
     const times = names.map((n) => claims.get(n) as ClaimTimes);
     result.latencyS = {
@@ -385,10 +356,14 @@ export async function runThroughput(opts: ThroughputOptions): Promise<Throughput
     await proc.stop();
     const auditPath = cluster.auditLogPath;
     if (!auditPath) throw new Error('cluster has no audit log');
-    const requests = countRequests(auditPath, PROVISIONER_USER, {
-      create: { fromMs: wall0, toMs: wall1 },
-      delete: { fromMs: wall1, toMs: wall2 },
-    });
+    const requests = countRequests(
+      auditPath,
+      { label: 'provisioner', user: PROVISIONER_USER },
+      {
+        create: { fromMs: wall0, toMs: wall1 },
+        delete: { fromMs: wall1, toMs: wall2 },
+      },
+    );
     result.requests = { create: requests.create, delete: requests.delete };
     const perPvc = (c: RequestCounts): { events: number; other: number } => {
       const w = writesOf(c);

@@ -19,8 +19,15 @@ export interface Claim extends KubeObject {
 }
 
 export interface Volume extends KubeObject {
+  metadata: ObjectMeta & { finalizers?: string[] };
   spec?: { claimRef?: { namespace?: string; name?: string }; csi?: { driver?: string } };
   status?: { phase?: string };
+}
+
+export interface Attachment extends KubeObject {
+  metadata: ObjectMeta & { finalizers?: string[]; labels?: Record<string, string> };
+  spec?: { attacher?: string; nodeName?: string; source?: { persistentVolumeName?: string } };
+  status?: { attached?: boolean; attachError?: { message?: string }; detachError?: { message?: string } };
 }
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -47,17 +54,20 @@ export class Watcher<T extends KubeObject> {
   private readonly endpoint: Endpoint;
   private readonly path: string;
   private readonly onEvent: (type: EventType, obj: T, atMs: number) => void;
+  private readonly userAgent: string;
 
   constructor(
     admin: AdminApi,
     endpoint: Endpoint,
     path: string,
     onEvent: (type: EventType, obj: T, atMs: number) => void,
+    userAgent = 'provisioner-bench/watch',
   ) {
     this.admin = admin;
     this.endpoint = endpoint;
     this.path = path;
     this.onEvent = onEvent;
+    this.userAgent = userAgent;
   }
 
   /** Resolves once the initial list was delivered. */
@@ -111,7 +121,7 @@ export class Watcher<T extends KubeObject> {
           port: url.port,
           path: `${this.path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${rv}`,
           ca: this.endpoint.ca,
-          headers: { Authorization: `Bearer ${this.endpoint.token}`, 'User-Agent': 'provisioner-bench/watch' },
+          headers: { Authorization: `Bearer ${this.endpoint.token}`, 'User-Agent': this.userAgent },
         },
         (res) => {
           if (res.statusCode === 410) {

@@ -2,48 +2,30 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 
-export interface ProvisionerFlags {
-  csiAddress: string;
-  kubeconfig: string;
-  qps: number;
-  burst: number;
-  /** CSI call timeout, passed explicitly: upstream's code default (10 s) differs from its README (15 s). */
-  timeout: string;
-}
-
-/** Upstream csi-provisioner flags; any binary that accepts them can be measured with identical settings. */
-export function upstreamFlags(f: ProvisionerFlags): string[] {
-  return [
-    `--csi-address=${f.csiAddress}`,
-    `--kubeconfig=${f.kubeconfig}`,
-    `--kube-api-qps=${f.qps}`,
-    `--kube-api-burst=${f.burst}`,
-    `--timeout=${f.timeout}`,
-    '--worker-threads=100',
-    '--leader-election=false',
-    '-v=2',
-  ];
-}
-
 /** Splits a command line on whitespace; single or double quotes keep spaces inside one argument. */
-export function splitCommand(command: string): string[] {
+export function splitCommand(command: string, what = 'provisioner'): string[] {
   const out: string[] = [];
   for (const m of command.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) out.push(m[1] ?? m[2] ?? m[3]);
-  if (out.length === 0) throw new Error('empty provisioner command');
+  if (out.length === 0) throw new Error(`empty ${what} command`);
   return out;
 }
 
-/** The provisioner under test, its output going to a log file (a 1,000-PVC run at -v=2 logs megabytes). */
-export class ProvisionerProcess {
+/**
+ * The sidecar under test (any command taking upstream's flags), its output going to a log file (a 1,000-object
+ * run at -v=2 logs megabytes). `role` names it in errors ("provisioner exited …").
+ */
+export class SidecarUnderTest {
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
   private exitInfo: string | undefined;
+  private readonly role: string;
 
-  constructor(command: string[], flags: string[], logFile: string) {
+  constructor(role: string, command: string[], flags: string[], logFile: string) {
+    this.role = role;
     const [file, ...args] = command;
     const log = createWriteStream(logFile);
     log.write(`$ ${[...command, ...flags].join(' ')}\n`);
-    // csi-provisioner lets an exported KUBECONFIG win over --kubeconfig: the bench's cluster must be the one used.
+    // The sidecars let an exported KUBECONFIG win over --kubeconfig: the bench's cluster must be the one used.
     const env = { ...process.env, KUBECONFIG: undefined };
     this.child = spawn(file, [...args, ...flags], { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.child.stdout?.pipe(log, { end: false });
@@ -58,13 +40,13 @@ export class ProvisionerProcess {
   }
 
   get pid(): number {
-    if (this.child.pid === undefined) throw new Error(`provisioner did not start: ${this.exitInfo ?? ''}`);
+    if (this.child.pid === undefined) throw new Error(`${this.role} did not start: ${this.exitInfo ?? ''}`);
     return this.child.pid;
   }
 
-  /** Throws when the provisioner is gone, so waits fail at once instead of running into their timeouts. */
+  /** Throws when the sidecar is gone, so waits fail at once instead of running into their timeouts. */
   assertRunning(): void {
-    if (this.exitInfo !== undefined) throw new Error(`provisioner exited (${this.exitInfo}); see its log`);
+    if (this.exitInfo !== undefined) throw new Error(`${this.role} exited (${this.exitInfo}); see its log`);
   }
 
   async stop(): Promise<void> {

@@ -22,32 +22,39 @@ export interface RequestCounts {
   total: number;
 }
 
-export type Identity = 'provisioner' | 'kube-controller-manager' | 'other';
+/** Who sent a request: the sidecar under test (by its label), KCM, or anyone else (the bench, the apiserver…). */
+export type Identity<S extends string = 'provisioner'> = S | 'kube-controller-manager' | 'other';
 
 export interface AuditWindow {
   fromMs: number;
   toMs: number;
 }
 
-/** Counts the requests of the provisioner (by user) and of KCM (admin user, by user agent) in each window. */
-export function countRequests(
+/**
+ * Counts the requests of the sidecar under test (by user, reported under `sidecar.label`) and of KCM (admin user,
+ * by user agent) in each window.
+ */
+export function countRequests<S extends string>(
   path: string,
-  provisionerUser: string,
+  sidecar: { label: S; user: string },
   windows: Record<string, AuditWindow>,
-): Record<string, Record<Identity, RequestCounts>> {
-  const out: Record<string, Record<Identity, RequestCounts>> = {};
+): Record<string, Record<Identity<S>, RequestCounts>> {
+  const out: Record<string, Record<Identity<S>, RequestCounts>> = {};
   const empty = (): RequestCounts => ({ byVerb: {}, byStatus: {}, total: 0 });
   for (const name of Object.keys(windows)) {
-    out[name] = { provisioner: empty(), 'kube-controller-manager': empty(), other: empty() };
+    out[name] = { [sidecar.label]: empty(), 'kube-controller-manager': empty(), other: empty() } as Record<
+      Identity<S>,
+      RequestCounts
+    >;
   }
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (line === '') continue;
     const event = JSON.parse(line) as AuditEvent;
     if (event.stage !== (event.verb === 'watch' ? 'ResponseStarted' : 'ResponseComplete')) continue;
     const at = Date.parse(event.requestReceivedTimestamp);
-    const identity: Identity =
-      event.user?.username === provisionerUser
-        ? 'provisioner'
+    const identity: Identity<S> =
+      event.user?.username === sidecar.user
+        ? sidecar.label
         : event.userAgent?.startsWith('kube-controller-manager')
           ? 'kube-controller-manager'
           : 'other';
