@@ -90,7 +90,7 @@ export class CsiAttachHandler implements AttachHandler {
       return;
     }
     this.logger.v(2).info('Attaching', { volumeAttachment: name });
-    let attached: { va: V1VolumeAttachment; publishContext: Record<string, string> };
+    let attached: { va: V1VolumeAttachment; publishContext: Record<string, string> | undefined };
     try {
       attached = await this.attach(va);
     } catch (err) {
@@ -135,7 +135,7 @@ export class CsiAttachHandler implements AttachHandler {
   /** Everything that can fail is checked before the VolumeAttachment gets its finalizer, so it stays deletable. */
   private async attach(
     original: V1VolumeAttachment,
-  ): Promise<{ va: V1VolumeAttachment; publishContext: Record<string, string> }> {
+  ): Promise<{ va: V1VolumeAttachment; publishContext: Record<string, string> | undefined }> {
     const spec = await this.attachVolumeSpec(original);
     const source = csiSourceOf(spec);
     const readonly = this.options.supportsPublishReadOnly && source.readOnly === true;
@@ -156,7 +156,9 @@ export class CsiAttachHandler implements AttachHandler {
         },
         { timeoutMs: this.options.timeoutMs },
       );
-      return { va, publishContext: { ...response.publishContext } };
+      // An empty publish_context is no attachmentMetadata, as Go's nil map: upstream never writes `{}` there.
+      const publishContext = response.publishContext;
+      return { va, publishContext: Object.keys(publishContext).length > 0 ? { ...publishContext } : undefined };
     } catch (err) {
       throw new AttachmentStepError(va, err);
     }

@@ -5,10 +5,10 @@ import { reconcileKey } from '../shared/controller/reconcile.js';
 import { WorkQueue } from '../shared/controller/work-queue.js';
 import { discardLogger } from '../shared/log/logger.js';
 import { FakeClock } from '../shared/testing/fake-clock.js';
+import { MemoryCache } from '../shared/testing/memory-cache.js';
 import { CloneProtectionController } from './clone-protection-controller.js';
 import { FINALIZER_CLONE_PROTECTION } from './keys.js';
 import { FakeProtectionKube } from './testing/fake-protection-kube.js';
-import { MemoryCache } from './testing/memory-cache.js';
 
 const PVC_PROTECTION = 'kubernetes.io/pvc-protection';
 

@@ -1,8 +1,8 @@
 import type { V1PersistentVolume, V1StorageClass } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { MemoryCache } from '../shared/testing/memory-cache.js';
 import { deletionSecretReference } from './deletion-secrets.js';
 import { ANN_DELETION_SECRET_NAME, ANN_DELETION_SECRET_NAMESPACE } from './keys.js';
-import { MemoryCache } from './testing/memory-cache.js';
 
 const templatedClass: V1StorageClass = {
   metadata: { name: 'fast' },

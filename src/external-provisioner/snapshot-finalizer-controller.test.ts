@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { WorkQueue } from '../shared/controller/work-queue.js';
 import { discardLogger } from '../shared/log/logger.js';
 import { FakeClock } from '../shared/testing/fake-clock.js';
+import { MemoryCache } from '../shared/testing/memory-cache.js';
 import { FINALIZER_SNAPSHOT_SOURCE_PROTECTION } from './keys.js';
 import type { VolumeSnapshot } from './protection-ports.js';
 import { SnapshotFinalizerController, snapshotKeyOf } from './snapshot-finalizer-controller.js';
 import { FakeProtectionKube } from './testing/fake-protection-kube.js';
-import { MemoryCache } from './testing/memory-cache.js';
 
 const SNAPSHOTTER_FINALIZER = 'snapshot.storage.kubernetes.io/volumesnapshot-as-source-protection';
 const GROUP = 'snapshot.storage.k8s.io';

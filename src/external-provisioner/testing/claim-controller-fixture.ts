@@ -17,6 +17,7 @@ import { parseFlags } from '../../shared/flags/flag-set.js';
 import { CsiTestDriver, TEST_DRIVER_NAME } from '../../shared/testing/csi-test-driver.js';
 import type { CsiTestDriverOptions } from '../../shared/testing/csi-test-driver.js';
 import { FakeClock } from '../../shared/testing/fake-clock.js';
+import { MemoryCache } from '../../shared/testing/memory-cache.js';
 import { ClaimController } from '../claim-controller.js';
 import type { ProvisionerCapabilities } from '../provision-claim.js';
 import { provisionerFlags, resolveProvisionerConfig } from '../flags.js';
@@ -24,7 +25,6 @@ import { ANN_STORAGE_PROVISIONER } from '../keys.js';
 import type { ReferenceGrantReader } from '../reference-grants.js';
 import { FakeProtectionKube } from './fake-protection-kube.js';
 import { FakeProvisionerKube } from './fake-provisioner-kube.js';
-import { MemoryCache } from './memory-cache.js';
 
 export interface RecordedEvent {
   object: V1ObjectReference;

@@ -6,6 +6,7 @@ import type { EventObject, EventRecorder, EventType } from '../../shared/events/
 import { discardLogger } from '../../shared/log/logger.js';
 import { TEST_DRIVER_NAME } from '../../shared/testing/csi-test-driver.js';
 import { FakeClock } from '../../shared/testing/fake-clock.js';
+import { MemoryCache } from '../../shared/testing/memory-cache.js';
 import type { ProvisioningCapabilities } from '../driver-capabilities.js';
 import {
   ANN_DELETION_SECRET_NAME,
@@ -15,7 +16,6 @@ import {
 } from '../keys.js';
 import { VolumeController } from '../volume-controller.js';
 import { FakeProvisionerKube } from './fake-provisioner-kube.js';
-import { MemoryCache } from './memory-cache.js';
 
 /** VolumeController over in-memory caches, a fake kube and the given CSI caller, for the volume-controller tests. */
 export const PROTECTION = 'kubernetes.io/pv-protection';

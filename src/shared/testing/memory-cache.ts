@@ -1,4 +1,4 @@
-import type { CacheReader } from '../../shared/kube/cache.js';
+import type { CacheReader } from '../kube/cache.js';
 
 interface Named {
   metadata?: { name?: string; namespace?: string };
