@@ -803,6 +803,18 @@ const detachScenarios: Scenario[] = [
     errors: [`failed to detach: ${DEADLINE}`],
   },
   {
+    // Upstream pkg/attacher's Detach test: NotFound from ControllerUnpublishVolume is an error like any other.
+    name: 'unpublish answers NotFound → detachError, finalizer kept (not taken as detached)',
+    event: 'add',
+    attachment: deletedVa(),
+    volumes: [pvWithFinalizer()],
+    setup: () => driver.fail(UNPUBLISH, status.NOT_FOUND, 'volume not found'),
+    api: [['patchAttachmentStatus', VA_NAME, detachErrorPatch('rpc error: code = NotFound desc = volume not found')]],
+    csi: [[UNPUBLISH, unpublishRequest()]],
+    errors: ['failed to detach: rpc error: code = NotFound desc = volume not found'],
+    check: (f) => expect(f.kube.attachments.get(VA_NAME)?.metadata?.finalizers).toEqual([FIN]),
+  },
+  {
     name: '#42 deleted VA without our finalizer → already detached, nothing',
     event: 'update',
     attachment: va({ deleted: true, finalizers: ['other/finalizer'] }),
