@@ -1,12 +1,14 @@
 // The README's flag reference tables, generated from the flag definitions the
 // sidecars parse, so the documentation cannot drift from the code. Each table
 // sits between `<!-- flags:<sidecar> -->` and `<!-- /flags:<sidecar> -->`.
+import { attacherFlags } from '../src/external-attacher/flags.js';
 import { provisionerFlags } from '../src/external-provisioner/flags.js';
 import { livenessProbeFlags } from '../src/livenessprobe/flags.js';
 import { formatFlagTable } from '../src/shared/flags/flag-set.js';
 
 export const flagTables: Record<string, string> = {
   'csi-provisioner': formatFlagTable(provisionerFlags, 'pflag'),
+  'csi-attacher': formatFlagTable(attacherFlags, 'go'),
   livenessprobe: formatFlagTable(livenessProbeFlags, 'go'),
 };
 

@@ -2,8 +2,8 @@
 # Opt-in end-to-end run on kind for machines with Docker and internet access (never part of CI here):
 # builds the images of the sidecars implemented so far from images/Dockerfile, creates a kind cluster,
 # deploys the upstream hostpath CSI driver with those images and our RBAC in place of upstream's, and
-# checks that a claim is provisioned, attached (via a pod) and deleted. csi-attacher and
-# csi-node-driver-registrar stay upstream's until they are implemented (ours refuse to start).
+# checks that a claim is provisioned, attached (via a pod) and deleted. csi-node-driver-registrar
+# stays upstream's until it is implemented (ours refuses to start).
 #
 # Usage: e2e/kind/run.sh [--keep]     (--keep leaves the cluster running)
 # Env:   KIND_NODE_IMAGE (default kindest/node:v1.36.3), HOSTPATH_VERSION (default v1.18.0), TAG (default e2e)
@@ -29,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== building images"
-sidecars=(csi-provisioner livenessprobe)
+sidecars=(csi-provisioner csi-attacher livenessprobe)
 for sidecar in "${sidecars[@]}"; do
   docker build -f "$repo/images/Dockerfile" --build-arg SIDECAR="$sidecar" -t "$sidecar:$tag" "$repo"
 done
@@ -44,6 +44,7 @@ echo "== hostpath driver $hostpath_version with our ${sidecars[*]} and RBAC"
 git clone --depth 1 --branch "$hostpath_version" https://github.com/kubernetes-csi/csi-driver-host-path "$work/hostpath"
 # deploy.sh swaps images with <NAME>_REGISTRY=none <NAME>_TAG=<tag> and RBAC with <NAME>_RBAC=<file>.
 CSI_PROVISIONER_REGISTRY=none CSI_PROVISIONER_TAG="$tag" CSI_PROVISIONER_RBAC="$repo/manifests/rbac/csi-provisioner.yaml" \
+  CSI_ATTACHER_REGISTRY=none CSI_ATTACHER_TAG="$tag" CSI_ATTACHER_RBAC="$repo/manifests/rbac/csi-attacher.yaml" \
   LIVENESSPROBE_REGISTRY=none LIVENESSPROBE_TAG="$tag" \
   "$work/hostpath/deploy/kubernetes-latest/deploy.sh"
 
@@ -53,7 +54,11 @@ kubectl apply -f "$work/hostpath/examples/csi-pvc.yaml"
 kubectl apply -f "$work/hostpath/examples/csi-app.yaml"
 kubectl wait --for=jsonpath='{.status.phase}'=Bound pvc/csi-pvc --timeout=180s
 kubectl wait --for=condition=Ready pod/my-csi-app --timeout=300s
-kubectl get volumeattachments
+kubectl get volumeattachments -o wide
+# With attachRequired in the driver's CSIDriver there is a VolumeAttachment, and ours has marked it attached.
+if kubectl get volumeattachments -o name | grep -q .; then
+  kubectl wait --for=jsonpath='{.status.attached}'=true volumeattachments --all --timeout=120s
+fi
 kubectl delete -f "$work/hostpath/examples/csi-app.yaml" --wait
 kubectl delete -f "$work/hostpath/examples/csi-pvc.yaml" --wait
 kubectl wait --for=delete pv --all --timeout=180s

@@ -76,7 +76,8 @@ beforeAll(async () => {
     `--csi-address=${c.driverSocket}`,
     `--kubeconfig=${kubeconfig}`,
     `--http-endpoint=127.0.0.1:${metricsPort}`,
-    '--reconcile-sync=2s',
+    // The mock reports every volume published on its node, so the reconciler would force extra publishes.
+    '--reconcile-sync=10m',
     '--leader-election',
     '--leader-election-namespace=default',
     '-v=5',

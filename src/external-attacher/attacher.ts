@@ -15,11 +15,12 @@ import { runControllerSidecar } from '../shared/sidecar/controller-sidecar.js';
 import type { ControllerSet, ControllerSidecarContext } from '../shared/sidecar/controller-sidecar.js';
 import { sidecarVersion } from '../shared/version/version.js';
 import { attacherKube } from './attacher-kube.js';
+import { AttachmentBacklog } from './attachment-backlog.js';
 import { AttachmentReconciler } from './attachment-reconciler.js';
 import { CsiAttachHandler } from './csi-attach-handler.js';
 import type { AttachHandler } from './csi-attach-handler.js';
 import type { AttacherConfig } from './flags.js';
-import { PV_QUEUE_NAME, VA_QUEUE_NAME, attacherLeaseName } from './keys.js';
+import { PV_QUEUE_NAME, VA_DETACH_QUEUE_NAME, VA_QUEUE_NAME, attacherLeaseName } from './keys.js';
 import { TrivialAttachHandler } from './trivial-attach-handler.js';
 import { VolumeAttachmentController } from './volume-attachment-controller.js';
 import { VolumeFinalizerController } from './volume-finalizer-controller.js';
@@ -110,9 +111,14 @@ function buildAttacher(config: AttacherConfig, context: ControllerSidecarContext
     driverName: driver.name,
     attachments,
     handler,
-    queue: queue(VA_QUEUE_NAME),
+    attachQueue: queue(VA_QUEUE_NAME),
+    detachQueue: queue(VA_DETACH_QUEUE_NAME),
+    ...(config.volumeAttachmentEvents
+      ? { recorder: context.broadcaster.newRecorder({ component: 'csi-attacher' }) }
+      : {}),
     logger,
   });
+  const backlog = new AttachmentBacklog({ driverName: driver.name, attachments, clock: realClock, logger, registry });
   const finalizerController = new VolumeFinalizerController({
     driverName: driver.name,
     volumes,
@@ -128,7 +134,7 @@ function buildAttacher(config: AttacherConfig, context: ControllerSidecarContext
           driverName: driver.name,
           attachments,
           handler: csiHandler,
-          queue: attachmentController.queue,
+          enqueue: (name) => attachmentController.enqueue(name),
           csi: conn,
           maxEntries: config.maxEntries,
           timeoutMs: config.operationTimeoutMs,
@@ -141,7 +147,10 @@ function buildAttacher(config: AttacherConfig, context: ControllerSidecarContext
   attachments.addEventHandler({
     add: (va) => attachmentController.attachmentAdded(va),
     update: (old, va) => attachmentController.attachmentUpdated(old, va),
-    delete: (va) => finalizerController.attachmentDeleted(va),
+    delete: (va) => {
+      attachmentController.attachmentDeleted(va);
+      finalizerController.attachmentDeleted(va);
+    },
   });
   volumes.addEventHandler({
     add: (pv) => finalizerController.volumeChanged(pv),
@@ -155,9 +164,11 @@ function buildAttacher(config: AttacherConfig, context: ControllerSidecarContext
     run: async (signal) => {
       const workers = { workers: config.workerThreads, logger, signal };
       await Promise.all([
-        runController(attachmentController, workers),
+        runController(attachmentController.attaching, workers),
+        runController(attachmentController.detaching, workers),
         runController(finalizerController, workers),
         reconciler?.run(signal),
+        backlog.run(config.backlogLogIntervalMs, signal),
       ]);
     },
   };

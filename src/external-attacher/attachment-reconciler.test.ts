@@ -66,14 +66,14 @@ describe('AttachmentReconciler', () => {
   it('attached VA the driver does not list → forced publish on the next sync, then in step', async () => {
     const f = fixture([va({ attached: true, finalizers: [FIN], annotations: ANN })]);
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(1);
+    expect(f.queuedAttachments()).toBe(1);
     expect(await f.process()).toEqual([]);
     expect(publishCalls()).toEqual([publishRequest()]);
     // The status already says attached: nothing to write (upstream sends an empty status patch here).
     expect(f.kube.log()).toEqual([]);
 
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
     expect(publishCalls()).toHaveLength(1);
   });
 
@@ -81,7 +81,7 @@ describe('AttachmentReconciler', () => {
     driver.published.set(HANDLE, new Set([NODE_ID]));
     const f = fixture([va({ attached: true, annotations: ANN })]);
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
     await f.process();
     expect(driver.calls.map((c) => c.method)).toEqual(['ListVolumes']);
     expect(f.kube.log()).toEqual([]);
@@ -99,20 +99,20 @@ describe('AttachmentReconciler', () => {
     driver.published.set(HANDLE, new Set([NODE_ID]));
     const f = fixture([va({ attached: false, annotations: ANN, deleted: true })], { csiNodes: [] });
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(1);
+    expect(f.queuedAttachments()).toBe(1);
     expect(await f.process()).toEqual([]);
     expect(unpublishCalls()).toEqual([unpublishRequest()]);
     expect(f.kube.log()).toEqual([]);
 
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
   });
 
   it('no VolumeAttachments, whatever the driver lists → nothing', async () => {
     driver.published.set(HANDLE, new Set([NODE_ID]));
     const f = fixture([]);
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
   });
 
   it('pages with max_entries and next_token, and finds a VA on a later page', async () => {
@@ -124,7 +124,7 @@ describe('AttachmentReconciler', () => {
       { maxEntries: 3, startingToken: '' },
       { maxEntries: 3, startingToken: '3' },
     ]);
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
   });
 
   it('asks for max_entries 0 (the driver chooses) by default', async () => {
@@ -139,7 +139,7 @@ describe('AttachmentReconciler', () => {
     }));
     const f = fixture([va({ attached: true, finalizers: [FIN], annotations: ANN })]);
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(1);
+    expect(f.queuedAttachments()).toBe(1);
   });
 
   it('uses the node-ID annotation when the CSINode is gone', async () => {
@@ -148,7 +148,7 @@ describe('AttachmentReconciler', () => {
       csiNodes: [],
     });
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
   });
 
   it('skips VolumeAttachments of other drivers and ones it cannot resolve (missing PV, no node ID)', async () => {
@@ -161,7 +161,7 @@ describe('AttachmentReconciler', () => {
     noNode.metadata!.name = 'no-node';
     const f = fixture([other, noPv, noNode], { csiNodes: [] });
     await f.reconciler!.reconcile();
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
   });
 
   it('fails the round when ListVolumes fails, queueing nothing', async () => {
@@ -170,7 +170,7 @@ describe('AttachmentReconciler', () => {
     await expect(f.reconciler!.reconcile()).rejects.toThrow(
       'failed to ListVolumes: rpc error: code = Unavailable desc = backend down',
     );
-    expect(f.vaQueue.len()).toBe(0);
+    expect(f.queuedAttachments()).toBe(0);
   });
 
   it('gives the whole paginated ListVolumes one --timeout budget', async () => {

@@ -2,7 +2,6 @@ import type { V1VolumeAttachment } from '@kubernetes/client-node';
 import type { Clock } from '../shared/clock/clock.js';
 import { sleep } from '../shared/clock/clock.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
-import type { WorkQueue } from '../shared/controller/work-queue.js';
 import type { CacheReader } from '../shared/kube/cache.js';
 import { errorText } from '../shared/log/logger.js';
 import type { Logger } from '../shared/log/logger.js';
@@ -13,7 +12,8 @@ export interface AttachmentReconcilerOptions {
   driverName: string;
   attachments: CacheReader<V1VolumeAttachment>;
   handler: CsiAttachHandler;
-  queue: WorkQueue<string>;
+  /** Queues a VolumeAttachment for its next sync (the controller picks the attach or detach queue). */
+  enqueue(name: string): void;
   csi: CsiCaller;
   /** `--max-entries`: the page size asked of ListVolumes; 0 lets the driver choose. */
   maxEntries: number;
@@ -76,7 +76,7 @@ export class AttachmentReconciler {
         { volumeAttachment: name, volumeHandle, attachedStatus: attached, found },
       );
       this.options.handler.forceNextSync(name);
-      this.options.queue.add(name);
+      this.options.enqueue(name);
     }
   }
 

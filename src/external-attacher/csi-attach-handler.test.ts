@@ -1192,3 +1192,41 @@ describe('CsiAttachHandler: reconciler force sync', () => {
     expect(f.kube.log()).toEqual([]);
   });
 });
+
+describe('CsiAttachHandler: a cached copy older than our own last write (our difference from upstream)', () => {
+  it('skips it, without a second publish or write, and asks to look again shortly', async () => {
+    const f = new AttacherFixture({
+      csi: connection,
+      attachments: [va()],
+      volumes: [pvWithFinalizer()],
+      csiNodes: [csiNode()],
+    });
+    const stale = f.cachedAttachment();
+    await f.csiHandler!.syncAttachment(stale);
+    const writes = f.kube.log().length;
+    // Our metadata patch queued the VA again before the watch brought the status write: upstream publishes twice.
+    expect(await f.csiHandler!.syncAttachment(stale)).toEqual({ requeueAfterMs: 100 });
+    expect(driver.callsTo(PUBLISH)).toHaveLength(1);
+    expect(f.kube.log()).toHaveLength(writes);
+    f.catchUp();
+    await expect(f.csiHandler!.syncAttachment(f.cachedAttachment())).resolves.toBeUndefined();
+    expect(driver.callsTo(PUBLISH)).toHaveLength(1);
+  });
+
+  it('does not skip a forced sync (the reconciler), and forgets a deleted VolumeAttachment', async () => {
+    const f = new AttacherFixture({
+      csi: connection,
+      attachments: [va()],
+      volumes: [pvWithFinalizer()],
+      csiNodes: [csiNode()],
+    });
+    const stale = f.cachedAttachment();
+    await f.csiHandler!.syncAttachment(stale);
+    f.csiHandler!.forceNextSync(VA_NAME);
+    await f.csiHandler!.syncAttachment(stale);
+    expect(driver.callsTo(PUBLISH)).toHaveLength(2);
+    f.csiHandler!.forget(VA_NAME);
+    await f.csiHandler!.syncAttachment(stale);
+    expect(driver.callsTo(PUBLISH)).toHaveLength(3);
+  });
+});

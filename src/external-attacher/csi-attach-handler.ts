@@ -7,6 +7,7 @@ import type {
   V1VolumeError,
 } from '@kubernetes/client-node';
 import type { Clock } from '../shared/clock/clock.js';
+import type { SyncResult } from '../shared/controller/reconcile.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
 import { CsiRpcError } from '../shared/csi/status.js';
 import type { CacheReader } from '../shared/kube/cache.js';
@@ -22,7 +23,9 @@ import { csiSourceOf, publishVolumeCapability } from './publish-request.js';
 /** What the attacher does with the VolumeAttachments of its driver. */
 export interface AttachHandler {
   /** Attaches or detaches one VolumeAttachment; throws to be retried with backoff. */
-  syncAttachment(va: V1VolumeAttachment): Promise<void>;
+  syncAttachment(va: V1VolumeAttachment): Promise<SyncResult | void>;
+  /** Drops what the handler remembers of a deleted VolumeAttachment. */
+  forget?(name: string): void;
 }
 
 export interface CsiAttachHandlerOptions {
@@ -42,6 +45,9 @@ export interface CsiAttachHandlerOptions {
   clock: Clock;
   logger: Logger;
 }
+
+/** How soon a sync skipped for a replaced cached copy looks again; the watch is usually there within milliseconds. */
+const REPLACED_COPY_RECHECK_MS = 100;
 
 /** A failed attach or detach, with the VolumeAttachment as it is now (our own patch may have changed it). */
 class AttachmentStepError extends Error {
@@ -65,6 +71,13 @@ export class CsiAttachHandler implements AttachHandler {
   private readonly logger: Logger;
   /** VolumeAttachments the reconciler found out of step: the next sync acts whatever their status says. */
   private readonly forceSync = new Set<string>();
+  /**
+   * Per VolumeAttachment, the resourceVersions our own writes have replaced. Our metadata patch queues the object
+   * again at once (a changed object), and that sync often starts from the cached copy before the watch has brought
+   * our status write: it would publish and write a second time. A copy we know is replaced is skipped; the watch
+   * event of our last write queues the object again.
+   */
+  private readonly replaced = new Map<string, Set<string>>();
 
   constructor(options: CsiAttachHandlerOptions) {
     this.options = options;
@@ -77,9 +90,37 @@ export class CsiAttachHandler implements AttachHandler {
     this.forceSync.add(name);
   }
 
-  async syncAttachment(va: V1VolumeAttachment): Promise<void> {
+  async syncAttachment(va: V1VolumeAttachment): Promise<SyncResult | void> {
+    const name = va.metadata?.name ?? '';
+    const version = va.metadata?.resourceVersion ?? '';
+    if (this.replaced.get(name)?.has(version) && !this.forceSync.has(name)) {
+      this.logger.v(4).info('Cached VolumeAttachment is older than our last write, waiting for the watch', {
+        volumeAttachment: name,
+        resourceVersion: version,
+      });
+      // The watch event of an error-only write does not queue the object again (shouldEnqueueAttachmentChange).
+      return { requeueAfterMs: REPLACED_COPY_RECHECK_MS };
+    }
+    this.replaced.delete(name);
     if (va.metadata?.deletionTimestamp) return this.syncDetach(va);
     return this.syncAttach(va);
+  }
+
+  forget(name: string): void {
+    this.replaced.delete(name);
+    this.forceSync.delete(name);
+  }
+
+  /** Remembers that a write replaced this version of the object. */
+  private wrote(before: V1VolumeAttachment, after: V1VolumeAttachment): V1VolumeAttachment {
+    const name = before.metadata?.name ?? '';
+    const version = before.metadata?.resourceVersion;
+    if (version !== undefined && version !== after.metadata?.resourceVersion) {
+      const versions = this.replaced.get(name) ?? new Set<string>();
+      versions.add(version);
+      this.replaced.set(name, versions);
+    }
+    return after;
   }
 
   private async syncAttach(va: V1VolumeAttachment): Promise<void> {
@@ -275,7 +316,10 @@ export class CsiAttachHandler implements AttachHandler {
       annotations: { ...annotations, [VA_NODE_ID_ANNOTATION]: nodeId },
     };
     try {
-      return await this.options.kube.patchAttachment(va.metadata?.name ?? '', createMergePatch(va, modified));
+      return this.wrote(
+        va,
+        await this.options.kube.patchAttachment(va.metadata?.name ?? '', createMergePatch(va, modified)),
+      );
     } catch (err) {
       throw new Error(`could not save VolumeAttachment: ${describeError(err)}`, { cause: err });
     }
@@ -294,7 +338,10 @@ export class CsiAttachHandler implements AttachHandler {
       const remaining = finalizers.filter((f) => f !== this.finalizer);
       const modified = structuredClone(va);
       modified.metadata = { ...modified.metadata, finalizers: remaining.length > 0 ? remaining : undefined };
-      current = await this.options.kube.patchAttachment(va.metadata?.name ?? '', createMergePatch(va, modified));
+      current = this.wrote(
+        va,
+        await this.options.kube.patchAttachment(va.metadata?.name ?? '', createMergePatch(va, modified)),
+      );
     }
     try {
       await this.writeStatus(
@@ -340,7 +387,7 @@ export class CsiAttachHandler implements AttachHandler {
     const patch = createMergePatch(va, modified);
     if (Object.keys(patch).length === 0) return va;
     if (clearError) patch['status'] = { ...(patch['status'] as object), [clearError]: null };
-    return this.options.kube.patchAttachmentStatus(va.metadata?.name ?? '', patch);
+    return this.wrote(va, await this.options.kube.patchAttachmentStatus(va.metadata?.name ?? '', patch));
   }
 
   /** metav1.Time: RFC 3339 in whole seconds. */

@@ -39,6 +39,8 @@ describe('resolveAttacherConfig', () => {
       defaultFsType: '',
       reconcileSyncMs: 1 * minute,
       maxGrpcLogLength: -1,
+      backlogLogIntervalMs: 1 * minute,
+      volumeAttachmentEvents: false,
       featureGates: { ReleaseLeaderElectionOnExit: false, MutableCSINodeAllocatableCount: true },
     });
   });

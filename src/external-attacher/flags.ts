@@ -1,6 +1,6 @@
 import { featureGatesFlag, resolveFeatureGates } from '../shared/flags/feature-gates.js';
 import type { FeatureGates, GateSpecs } from '../shared/flags/feature-gates.js';
-import { durationFlag, FlagError, intFlag, stringFlag } from '../shared/flags/flag-set.js';
+import { boolFlag, durationFlag, FlagError, intFlag, stringFlag } from '../shared/flags/flag-set.js';
 import type { FlagValues } from '../shared/flags/flag-set.js';
 import { automaxprocsFlag, loggingFlags } from '../shared/flags/logging-flags.js';
 import { standardFlags } from '../shared/flags/standard-flags.js';
@@ -33,7 +33,7 @@ export const attacherFlags = {
   workerThreads: intFlag(
     'worker-threads',
     10,
-    'Number of VolumeAttachment workers and, separately, of PersistentVolume workers. Must be greater than zero.',
+    'Number of workers that attach, and as many that detach and that release PersistentVolumes. Must be greater than zero.',
     { typeName: 'uint' },
   ),
   maxEntries: intFlag(
@@ -56,6 +56,16 @@ export const attacherFlags = {
     -1,
     'Longest gRPC response text logged at -v=5; zero or less logs it whole.',
   ),
+  backlogLogInterval: durationFlag(
+    'backlog-log-interval',
+    '1m',
+    'Period of the log line that counts the VolumeAttachments waiting to be attached or detached, while any wait; 0 turns it off. Not an upstream flag.',
+  ),
+  volumeAttachmentEvents: boolFlag(
+    'volumeattachment-events',
+    false,
+    'Record a FailedAttach or FailedDetach Warning event on a VolumeAttachment whose attach or detach failed (needs the opt-in events rule of the RBAC file). Not an upstream flag.',
+  ),
   featureGates: featureGatesFlag(attacherFeatureGates),
   ...loggingFlags,
   ...automaxprocsFlag,
@@ -72,6 +82,8 @@ export interface AttacherConfig extends ControllerSidecarConfig {
   defaultFsType: string;
   reconcileSyncMs: number;
   maxGrpcLogLength: number;
+  backlogLogIntervalMs: number;
+  volumeAttachmentEvents: boolean;
   featureGates: AttacherFeatureGates;
 }
 
@@ -97,6 +109,8 @@ export function resolveAttacherConfig(values: AttacherFlagValues): AttacherConfi
     defaultFsType: values.defaultFsType,
     reconcileSyncMs: values.reconcileSync,
     maxGrpcLogLength: values.maxGrpcLogLength,
+    backlogLogIntervalMs: values.backlogLogInterval,
+    volumeAttachmentEvents: values.volumeAttachmentEvents,
     featureGates: gates,
   };
 }

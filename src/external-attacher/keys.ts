@@ -19,4 +19,6 @@ export function attacherLeaseName(driverName: string): string {
 
 /** Work queue names, the `name` label of the workqueue_* metrics. */
 export const VA_QUEUE_NAME = 'csi-attacher-va';
+/** Not upstream's: VolumeAttachments being deleted have a queue of their own (upstream #761). */
+export const VA_DETACH_QUEUE_NAME = 'csi-attacher-va-detach';
 export const PV_QUEUE_NAME = 'csi-attacher-pv';

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { WorkQueue } from '../shared/controller/work-queue.js';
 import { discardLogger } from '../shared/log/logger.js';
 import { MemoryCache } from '../shared/testing/memory-cache.js';
+import { RecordingRecorder } from '../shared/testing/recording-recorder.js';
 import { DRIVER, VA_NAME, va } from './testing/attacher-fixture.js';
+import type { AttachHandler } from './csi-attach-handler.js';
 import { VolumeAttachmentController, shouldEnqueueAttachmentChange } from './volume-attachment-controller.js';
 
 function attachment(mutate: (obj: V1VolumeAttachment) => void = () => {}): V1VolumeAttachment {
@@ -110,36 +112,91 @@ describe('shouldEnqueueAttachmentChange (upstream TestShouldEnqueueVAChange)', (
 });
 
 describe('VolumeAttachmentController', () => {
-  function controller(attachments: V1VolumeAttachment[]) {
+  const context = { signal: new AbortController().signal };
+
+  function controller(attachments: V1VolumeAttachment[], handler?: AttachHandler) {
     const synced: V1VolumeAttachment[] = [];
-    const queue = new WorkQueue<string>({ name: 'va' });
+    const attachQueue = new WorkQueue<string>({ name: 'attach' });
+    const detachQueue = new WorkQueue<string>({ name: 'detach' });
+    const recorder = new RecordingRecorder();
+    const cache = new MemoryCache(attachments);
     const c = new VolumeAttachmentController({
       driverName: DRIVER,
-      attachments: new MemoryCache(attachments),
-      handler: { syncAttachment: async (obj) => void synced.push(obj) },
-      queue,
+      attachments: cache,
+      handler: handler ?? { syncAttachment: async (obj) => void synced.push(obj) },
+      attachQueue,
+      detachQueue,
+      recorder,
       logger: discardLogger(),
     });
-    return { c, queue, synced };
+    return { c, cache, attachQueue, detachQueue, synced, recorder };
   }
+
+  const deleting = (): V1VolumeAttachment => {
+    const obj = va();
+    obj.metadata!.deletionTimestamp = new Date(0);
+    return obj;
+  };
 
   it('hands a VolumeAttachment of this driver to the handler', async () => {
     const { c, synced } = controller([va()]);
-    await c.sync(VA_NAME);
+    await c.attaching.sync(VA_NAME, context);
     expect(synced).toEqual([va()]);
   });
 
   it('ignores a VolumeAttachment of another driver and one that is gone', async () => {
     const { c, synced } = controller([va({ attacher: 'other' })]);
-    await c.sync(VA_NAME);
-    await c.sync('gone');
+    await c.attaching.sync(VA_NAME, context);
+    await c.attaching.sync('gone', context);
     expect(synced).toEqual([]);
   });
 
-  it('queues on add and on a relevant update, not on an error-only update', () => {
-    const { c, queue } = controller([]);
+  it('queues attaches and detaches apart, so detaches never hold an attach back (upstream #761)', () => {
+    const { c, attachQueue, detachQueue } = controller([]);
     c.attachmentAdded(va());
-    expect(queue.len()).toBe(1);
+    const leaving = deleting();
+    leaving.metadata!.name = 'leaving';
+    c.attachmentAdded(leaving);
+    expect([attachQueue.len(), detachQueue.len()]).toEqual([1, 1]);
+  });
+
+  it('moves a VolumeAttachment deleted while it waited to be attached to the detach queue', async () => {
+    const { c, cache, detachQueue, synced } = controller([va()]);
+    c.attachmentAdded(va());
+    cache.set(deleting());
+    await c.attaching.sync(VA_NAME, context);
+    expect(synced).toEqual([]);
+    expect(detachQueue.len()).toBe(1);
+    await c.detaching.sync(VA_NAME, context);
+    expect(synced).toEqual([deleting()]);
+  });
+
+  it('syncs one VolumeAttachment on one worker at a time across both queues, and runs the waiting one after', async () => {
+    let release: () => void = () => {};
+    const calls: string[] = [];
+    const handler: AttachHandler = {
+      syncAttachment: async (obj) => {
+        calls.push(obj.metadata?.deletionTimestamp ? 'detach' : 'attach');
+        if (calls.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      },
+    };
+    const { c, cache, detachQueue } = controller([va()], handler);
+    const attaching = c.attaching.sync(VA_NAME, context);
+    cache.set(deleting());
+    await c.detaching.sync(VA_NAME, context);
+    expect(calls).toEqual(['attach']);
+    expect(detachQueue.len()).toBe(0);
+    release();
+    await attaching;
+    expect(detachQueue.len()).toBe(1);
+    await c.detaching.sync(VA_NAME, context);
+    expect(calls).toEqual(['attach', 'detach']);
+  });
+
+  it('queues on add and on a relevant update, not on an error-only update', () => {
+    const { c, attachQueue } = controller([]);
+    c.attachmentAdded(va());
+    expect(attachQueue.len()).toBe(1);
     const q2 = controller([]);
     const failed = va();
     failed.status!.attachError = error('first');
@@ -147,23 +204,39 @@ describe('VolumeAttachmentController', () => {
       failed,
       changed(failed, (o) => (o.status!.attachError = error('second'))),
     );
-    expect(q2.queue.len()).toBe(0);
+    expect(q2.attachQueue.len()).toBe(0);
     q2.c.attachmentUpdated(
       failed,
       changed(failed, (o) => (o.status!.attached = true)),
     );
-    expect(q2.queue.len()).toBe(1);
+    expect(q2.attachQueue.len()).toBe(1);
   });
 
-  it('propagates the handler error, so the queue retries with backoff', async () => {
-    const queue = new WorkQueue<string>({ name: 'va' });
+  it('propagates the handler error, so the queue retries with backoff, and records it as an event when asked', async () => {
+    const { c, recorder } = controller(
+      [va(), { ...deleting(), metadata: { ...deleting().metadata, name: 'leaving' } }],
+      {
+        syncAttachment: (obj) =>
+          Promise.reject(new Error(`failed to ${obj.metadata?.deletionTimestamp ? 'detach' : 'attach'}: boom`)),
+      },
+    );
+    await expect(c.attaching.sync(VA_NAME, context)).rejects.toThrow('failed to attach: boom');
+    await expect(c.detaching.sync('leaving', context)).rejects.toThrow('failed to detach: boom');
+    expect(recorder.events.map((e) => [e.type, e.reason, e.message, e.object.kind, e.object.name])).toEqual([
+      ['Warning', 'FailedAttach', 'failed to attach: boom', 'VolumeAttachment', VA_NAME],
+      ['Warning', 'FailedDetach', 'failed to detach: boom', 'VolumeAttachment', 'leaving'],
+    ]);
+  });
+
+  it('records no event without a recorder (upstream writes none)', async () => {
     const c = new VolumeAttachmentController({
       driverName: DRIVER,
       attachments: new MemoryCache([va()]),
       handler: { syncAttachment: () => Promise.reject(new Error('failed to attach: boom')) },
-      queue,
+      attachQueue: new WorkQueue<string>({ name: 'attach' }),
+      detachQueue: new WorkQueue<string>({ name: 'detach' }),
       logger: discardLogger(),
     });
-    await expect(c.sync(VA_NAME)).rejects.toThrow('failed to attach: boom');
+    await expect(c.attaching.sync(VA_NAME, context)).rejects.toThrow('failed to attach: boom');
   });
 });

@@ -1,7 +1,7 @@
 import type { V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
+import type { VolumeCapability_AccessMode_Mode as AccessMode } from '../gen/csi.js';
 import {
   CreateVolumeRequest,
-  VolumeCapability_AccessMode_Mode as AccessMode,
   type TopologyRequirement,
   type Volume,
   type VolumeCapability,

@@ -16,7 +16,7 @@ import { MemoryCache } from '../../shared/testing/memory-cache.js';
 import { AttachmentReconciler } from '../attachment-reconciler.js';
 import { CsiAttachHandler } from '../csi-attach-handler.js';
 import type { AttachHandler, CsiAttachHandlerOptions } from '../csi-attach-handler.js';
-import { PV_QUEUE_NAME, VA_NODE_ID_ANNOTATION, VA_QUEUE_NAME } from '../keys.js';
+import { PV_QUEUE_NAME, VA_DETACH_QUEUE_NAME, VA_NODE_ID_ANNOTATION, VA_QUEUE_NAME } from '../keys.js';
 import { TrivialAttachHandler } from '../trivial-attach-handler.js';
 import { VolumeAttachmentController } from '../volume-attachment-controller.js';
 import { VolumeFinalizerController } from '../volume-finalizer-controller.js';
@@ -209,7 +209,9 @@ export class AttacherFixture {
   readonly attachments = new MemoryCache<V1VolumeAttachment>();
   readonly volumes = new MemoryCache<V1PersistentVolume>();
   readonly csiNodes: MemoryCache<V1CSINode>;
-  readonly vaQueue = new WorkQueue<string>({ name: VA_QUEUE_NAME, clock: this.clock });
+  readonly attachQueue = new WorkQueue<string>({ name: VA_QUEUE_NAME, clock: this.clock });
+  readonly detachQueue = new WorkQueue<string>({ name: VA_DETACH_QUEUE_NAME, clock: this.clock });
+  private readonly syncContext = { signal: new AbortController().signal };
   readonly pvQueue = new WorkQueue<string>({ name: PV_QUEUE_NAME, clock: this.clock });
   readonly handler: AttachHandler;
   readonly csiHandler: CsiAttachHandler | undefined;
@@ -246,7 +248,8 @@ export class AttacherFixture {
       driverName: DRIVER,
       attachments: this.attachments,
       handler: this.handler,
-      queue: this.vaQueue,
+      attachQueue: this.attachQueue,
+      detachQueue: this.detachQueue,
       logger,
     });
     this.pvController = new VolumeFinalizerController({
@@ -264,7 +267,7 @@ export class AttacherFixture {
             driverName: DRIVER,
             attachments: this.attachments,
             handler: this.csiHandler,
-            queue: this.vaQueue,
+            enqueue: (name) => this.vaController.enqueue(name),
             csi,
             maxEntries: options.reconciler.maxEntries ?? 0,
             timeoutMs: options.reconciler.timeoutMs ?? 10_000,
@@ -273,6 +276,11 @@ export class AttacherFixture {
             logger,
           })
         : undefined;
+  }
+
+  /** Keys waiting in the attach and the detach queue together. */
+  queuedAttachments(): number {
+    return this.attachQueue.len() + this.detachQueue.len();
   }
 
   /** The cached VolumeAttachment pv1-node1 (or another by name). */
@@ -292,11 +300,13 @@ export class AttacherFixture {
     let budget = retries;
     for (;;) {
       const [queue, sync] =
-        this.vaQueue.len() > 0
-          ? [this.vaQueue, (key: string) => this.vaController.sync(key)]
-          : this.pvQueue.len() > 0
-            ? [this.pvQueue, (key: string) => this.pvController.sync(key)]
-            : [undefined, undefined];
+        this.attachQueue.len() > 0
+          ? [this.attachQueue, (key: string) => this.vaController.attaching.sync(key, this.syncContext)]
+          : this.detachQueue.len() > 0
+            ? [this.detachQueue, (key: string) => this.vaController.detaching.sync(key, this.syncContext)]
+            : this.pvQueue.len() > 0
+              ? [this.pvQueue, (key: string) => this.pvController.sync(key)]
+              : [undefined, undefined];
       if (!queue) return errors;
       const next = await queue.get();
       if (next.shutdown) return errors;

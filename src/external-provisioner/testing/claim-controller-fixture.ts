@@ -1,7 +1,6 @@
 import type {
   V1CSINode,
   V1Node,
-  V1ObjectReference,
   V1PersistentVolume,
   V1PersistentVolumeClaim,
   V1StorageClass,
@@ -11,13 +10,13 @@ import { afterEach } from 'vitest';
 import { ItemExponentialRateLimiter } from '../../shared/controller/rate-limiter.js';
 import { WorkQueue } from '../../shared/controller/work-queue.js';
 import { CsiConnection } from '../../shared/csi/connection.js';
-import type { EventObject, EventRecorder, EventType } from '../../shared/events/event-recorder.js';
 import { Logger } from '../../shared/log/logger.js';
 import { parseFlags } from '../../shared/flags/flag-set.js';
 import { CsiTestDriver, TEST_DRIVER_NAME } from '../../shared/testing/csi-test-driver.js';
 import type { CsiTestDriverOptions } from '../../shared/testing/csi-test-driver.js';
 import { FakeClock } from '../../shared/testing/fake-clock.js';
 import { MemoryCache } from '../../shared/testing/memory-cache.js';
+import { RecordingRecorder } from '../../shared/testing/recording-recorder.js';
 import { ClaimController } from '../claim-controller.js';
 import type { ProvisionerCapabilities } from '../provision-claim.js';
 import { provisionerFlags, resolveProvisionerConfig } from '../flags.js';
@@ -25,29 +24,6 @@ import { ANN_STORAGE_PROVISIONER } from '../keys.js';
 import type { ReferenceGrantReader } from '../reference-grants.js';
 import { FakeProtectionKube } from './fake-protection-kube.js';
 import { FakeProvisionerKube } from './fake-provisioner-kube.js';
-
-export interface RecordedEvent {
-  object: V1ObjectReference;
-  type: EventType;
-  reason: string;
-  message: string;
-}
-
-export class RecordingRecorder implements EventRecorder {
-  readonly events: RecordedEvent[] = [];
-
-  event(object: EventObject, type: EventType, reason: string, message: string): void {
-    this.events.push({ object: object as V1ObjectReference, type, reason, message });
-  }
-
-  eventf(): void {
-    throw new Error('not used');
-  }
-
-  reasons(): string[] {
-    return this.events.map((e) => e.reason);
-  }
-}
 
 export const CLAIM_KEY = 'default/pvc1';
 export const CLAIM_UID = '11111111-2222-3333-4444-555555555555';

@@ -2,11 +2,11 @@ import type { V1PersistentVolume, V1StorageClass, V1VolumeAttachment } from '@ku
 import { Registry } from 'prom-client';
 import { WorkQueue } from '../../shared/controller/work-queue.js';
 import type { CsiCaller } from '../../shared/csi/connection.js';
-import type { EventObject, EventRecorder, EventType } from '../../shared/events/event-recorder.js';
 import { discardLogger } from '../../shared/log/logger.js';
 import { TEST_DRIVER_NAME } from '../../shared/testing/csi-test-driver.js';
 import { FakeClock } from '../../shared/testing/fake-clock.js';
 import { MemoryCache } from '../../shared/testing/memory-cache.js';
+import { RecordingRecorder } from '../../shared/testing/recording-recorder.js';
 import type { ProvisioningCapabilities } from '../driver-capabilities.js';
 import {
   ANN_DELETION_SECRET_NAME,
@@ -20,23 +20,6 @@ import { FakeProvisionerKube } from './fake-provisioner-kube.js';
 /** VolumeController over in-memory caches, a fake kube and the given CSI caller, for the volume-controller tests. */
 export const PROTECTION = 'kubernetes.io/pv-protection';
 export const TIMEOUT_MS = 10_000;
-
-interface RecordedEvent {
-  object: EventObject;
-  type: EventType;
-  reason: string;
-  message: string;
-}
-
-export class RecordingRecorder implements EventRecorder {
-  readonly events: RecordedEvent[] = [];
-  event(object: EventObject, type: EventType, reason: string, message: string): void {
-    this.events.push({ object, type, reason, message });
-  }
-  eventf(object: EventObject, type: EventType, reason: string, messageFormat: string): void {
-    this.event(object, type, reason, messageFormat);
-  }
-}
 
 /** A Released, dynamically provisioned PV with reclaim policy Delete and its finalizers; mutate to vary it. */
 export function releasedVolume(mutate: (pv: V1PersistentVolume) => void = () => {}): V1PersistentVolume {
