@@ -3,7 +3,6 @@ import type { V1VolumeAttachment } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Volume } from '../gen/csi.js';
 import { CsiConnection } from '../shared/csi/connection.js';
-import type { CsiRequest } from '../shared/csi/methods.js';
 import { discardLogger } from '../shared/log/logger.js';
 import { CsiTestDriver } from '../shared/testing/csi-test-driver.js';
 import { VA_NODE_ID_ANNOTATION } from './keys.js';
@@ -24,21 +23,9 @@ import type { AttacherFixtureOptions } from './testing/attacher-fixture.js';
 let driver: CsiTestDriver;
 let connection: CsiConnection;
 
-/** ListVolumes over what the driver has published, `max_entries` per page, the offset as token. */
-function listPublished(request: CsiRequest<'ListVolumes'>) {
-  const entries = [...driver.published].map(([volumeId, nodes]) => ({
-    volume: { volumeId },
-    status: { publishedNodeIds: [...nodes] },
-  }));
-  const start = Number(request.startingToken || '0');
-  const end = request.maxEntries > 0 ? start + request.maxEntries : entries.length;
-  return { entries: entries.slice(start, end), nextToken: end < entries.length ? String(end) : '' };
-}
-
 beforeEach(async () => {
   driver = await CsiTestDriver.start();
   driver.volumes.set(HANDLE, Volume.fromPartial({ volumeId: HANDLE }));
-  driver.setHandler('ListVolumes', listPublished);
   connection = await CsiConnection.connect({ address: driver.address, logger: discardLogger() });
 });
 
@@ -116,7 +103,10 @@ describe('AttachmentReconciler', () => {
   });
 
   it('pages with max_entries and next_token, and finds a VA on a later page', async () => {
-    for (const id of ['a', 'b', 'c']) driver.published.set(id, new Set(['elsewhere']));
+    for (const id of ['a', 'b', 'c']) {
+      driver.volumes.set(id, Volume.fromPartial({ volumeId: id }));
+      driver.published.set(id, new Set(['elsewhere']));
+    }
     driver.published.set(HANDLE, new Set([NODE_ID]));
     const f = fixture([va({ attached: true, finalizers: [FIN], annotations: ANN })], { reconciler: { maxEntries: 3 } });
     await f.reconciler!.reconcile();

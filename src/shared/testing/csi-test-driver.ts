@@ -90,7 +90,7 @@ type AnyOutcome = unknown;
  * in this order: after the method's delay and hold, the next enqueued
  * outcome, else the handler set with setHandler, else the built-in default
  * (Identity basics, capabilities, an in-memory volume store, publish,
- * NodeGetInfo), else UNIMPLEMENTED. Every call is logged in `calls`.
+ * ListVolumes with the published nodes, NodeGetInfo), else UNIMPLEMENTED. Every call is logged in `calls`.
  */
 export class CsiTestDriver {
   readonly socketPath: string;
@@ -313,6 +313,16 @@ export class CsiTestDriver {
         nodes.add(req.nodeId);
         this.published.set(req.volumeId, nodes);
         return {};
+      },
+      // Every volume with the nodes it is published to; `max_entries` per page, the offset as the token.
+      ListVolumes: (req) => {
+        const entries = [...this.volumes.values()].map((volume) => ({
+          volume,
+          status: { publishedNodeIds: [...(this.published.get(volume.volumeId) ?? [])] },
+        }));
+        const start = Number(req.startingToken || '0');
+        const end = req.maxEntries > 0 ? start + req.maxEntries : entries.length;
+        return { entries: entries.slice(start, end), nextToken: end < entries.length ? String(end) : '' };
       },
       ControllerUnpublishVolume: (req) => {
         if (!req.volumeId) throw new CsiTestError(status.INVALID_ARGUMENT, 'volume id missing');
