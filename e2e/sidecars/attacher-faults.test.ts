@@ -6,6 +6,7 @@ import { discardLogger } from '../../src/shared/log/logger.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { FAST_LEADER_ELECTION_ARGS, hostnameArgs } from '../fixture/replicas.js';
 import { waitUntil } from '../fixture/managed-process.js';
 import { MOCK_DRIVER } from '../fixture/mock-storage.js';
 
@@ -36,11 +37,10 @@ afterAll(async () => {
 /** `identity` stands in for the pod name: replicas on one host would otherwise share the host name as identity. */
 function startAttacher(args: string[] = [], identity?: string): SidecarProcess {
   const c = cluster();
-  const preload = `import os from 'node:os'; import { syncBuiltinESMExports } from 'node:module'; os.hostname = () => ${JSON.stringify(identity)}; syncBuiltinESMExports();`;
   const proc = new SidecarProcess(
     bundle,
     [`--csi-address=${c.driverSocket}`, `--kubeconfig=${kubeconfig}`, '--retry-interval-start=500ms', '-v=5', ...args],
-    identity === undefined ? {} : { nodeArgs: ['--import', `data:text/javascript,${encodeURIComponent(preload)}`] },
+    identity === undefined ? {} : { nodeArgs: hostnameArgs(identity) },
   );
   running.push(proc);
   return proc;
@@ -190,16 +190,9 @@ describe('csi-attacher under faults, against a real apiserver and the mock CSI d
   });
 
   it('attaches with exactly one of two replicas and hands over when the leader is killed', async () => {
-    const electionArgs = [
-      '--leader-election',
-      '--leader-election-namespace=default',
-      '--leader-election-lease-duration=4s',
-      '--leader-election-renew-deadline=3s',
-      '--leader-election-retry-period=1s',
-    ];
     const replicas = new Map([
-      ['replica-a', startAttacher(electionArgs, 'replica-a')],
-      ['replica-b', startAttacher(electionArgs, 'replica-b')],
+      ['replica-a', startAttacher(FAST_LEADER_ELECTION_ARGS, 'replica-a')],
+      ['replica-b', startAttacher(FAST_LEADER_ELECTION_ARGS, 'replica-b')],
     ]);
     await waitUntil('a Lease holder', async () => replicas.has((await leaseHolder()) ?? ''), 60_000);
     const firstLeader = (await leaseHolder()) ?? '';

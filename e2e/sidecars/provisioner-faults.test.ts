@@ -2,6 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import { FAST_LEADER_ELECTION_ARGS, hostnameArgs } from '../fixture/replicas.js';
 import { createMockStorageClass, driverVolumeNames, loggedCreateVolumeRequests } from '../fixture/mock-storage.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
@@ -40,7 +41,6 @@ afterEach(async () => {
  */
 function startProvisioner(args: string[], identity?: string): SidecarProcess {
   const c = cluster();
-  const preload = `import os from 'node:os'; import { syncBuiltinESMExports } from 'node:module'; os.hostname = () => ${JSON.stringify(identity)}; syncBuiltinESMExports();`;
   const proc = new SidecarProcess(
     bundle,
     [
@@ -51,7 +51,7 @@ function startProvisioner(args: string[], identity?: string): SidecarProcess {
       '-v=5',
       ...args,
     ],
-    identity === undefined ? {} : { nodeArgs: ['--import', `data:text/javascript,${encodeURIComponent(preload)}`] },
+    identity === undefined ? {} : { nodeArgs: hostnameArgs(identity) },
   );
   running.push(proc);
   return proc;
@@ -130,17 +130,9 @@ describe('csi-provisioner under driver and replica faults', () => {
   });
 
   it('provisions with exactly one of two replicas and hands over when the leader is killed', async () => {
-    // Short lease timings so that the survivor takes over within seconds.
-    const electionArgs = [
-      '--leader-election',
-      '--leader-election-namespace=default',
-      '--leader-election-lease-duration=4s',
-      '--leader-election-renew-deadline=3s',
-      '--leader-election-retry-period=1s',
-    ];
     const replicas = new Map([
-      ['replica-a', startProvisioner(electionArgs, 'replica-a')],
-      ['replica-b', startProvisioner(electionArgs, 'replica-b')],
+      ['replica-a', startProvisioner(FAST_LEADER_ELECTION_ARGS, 'replica-a')],
+      ['replica-b', startProvisioner(FAST_LEADER_ELECTION_ARGS, 'replica-b')],
     ]);
     await waitUntil('a Lease holder', async () => replicas.has((await leaseHolder()) ?? ''), 60_000);
     const firstLeader = (await leaseHolder()) ?? '';

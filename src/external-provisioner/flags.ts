@@ -3,8 +3,9 @@ import type { FlagValues } from '../shared/flags/flag-set.js';
 import { featureGatesFlag, resolveFeatureGates } from '../shared/flags/feature-gates.js';
 import type { FeatureGates as SidecarFeatureGates, GateSpecs } from '../shared/flags/feature-gates.js';
 import { automaxprocsFlag, loggingFlags } from '../shared/flags/logging-flags.js';
-import { diagnosticsAddress, standardFlags } from '../shared/flags/standard-flags.js';
-import { parseLeaderElectionLabels } from '../shared/leader-election/lease-config.js';
+import { standardFlags } from '../shared/flags/standard-flags.js';
+import { standardSidecarConfig } from '../shared/sidecar/controller-sidecar-config.js';
+import type { ControllerSidecarConfig } from '../shared/sidecar/controller-sidecar-config.js';
 
 /** The provisioner's own feature gates (upstream pkg/features), with defaults and maturity. */
 export const provisionerFeatureGates = {
@@ -163,30 +164,9 @@ export const provisionerFlags = {
 
 export type ProvisionerFlagValues = FlagValues<typeof provisionerFlags>;
 
-export interface ProvisionerConfig {
-  csiAddress: string;
-  kubeconfig: string;
-  master: string;
-  kubeApiQps: number;
-  kubeApiBurst: number;
-  operationTimeoutMs: number;
-  leaderElection: {
-    enabled: boolean;
-    /** Empty: POD_NAMESPACE, the service-account namespace or "default", decided at start-up. */
-    namespace: string;
-    leaseDurationMs: number;
-    renewDeadlineMs: number;
-    retryPeriodMs: number;
-    labels: Record<string, string>;
-  };
-  http: {
-    /** Diagnostics server address; undefined when neither --http-endpoint nor --metrics-address is set. */
-    address?: string;
-    /** Upstream registers the leader-election healthz only for --http-endpoint, not the deprecated alias. */
-    leaderElectionHealthz: boolean;
-    metricsPath: string;
-    enablePprof: boolean;
-  };
+export interface ProvisionerConfig extends ControllerSidecarConfig {
+  /** `--enable-pprof`: accepted, only warned about. */
+  enablePprof: boolean;
   workerThreads: number;
   retryIntervalStartMs: number;
   retryIntervalMaxMs: number;
@@ -256,28 +236,11 @@ export function resolveProvisionerConfig(values: ProvisionerFlagValues): Provisi
   requireUnsigned(values, 'capacityThreads');
   const { gates, explicit } = resolveProvisionerFeatureGates(values.featureGates);
   rejectUnimplementedModes(values);
-  const address = diagnosticsAddress(values);
   return {
-    csiAddress: values.csiAddress,
-    kubeconfig: values.kubeconfig,
+    ...standardSidecarConfig(values),
     master: values.master,
-    kubeApiQps: values.kubeApiQps,
-    kubeApiBurst: values.kubeApiBurst,
     operationTimeoutMs: values.operationTimeout,
-    leaderElection: {
-      enabled: values.leaderElection,
-      namespace: values.leaderElectionNamespace,
-      leaseDurationMs: values.leaderElectionLeaseDuration,
-      renewDeadlineMs: values.leaderElectionRenewDeadline,
-      retryPeriodMs: values.leaderElectionRetryPeriod,
-      labels: parseLeaderElectionLabels(values.leaderElectionLabels),
-    },
-    http: {
-      address,
-      leaderElectionHealthz: values.httpEndpoint !== '',
-      metricsPath: values.metricsPath,
-      enablePprof: values.enablePprof,
-    },
+    enablePprof: values.enablePprof,
     workerThreads,
     retryIntervalStartMs: values.retryIntervalStart,
     retryIntervalMaxMs: values.retryIntervalMax,

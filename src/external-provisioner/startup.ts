@@ -47,7 +47,7 @@ export function eventComponent(driverName: string, uuid: string): string {
 /** Start-up warnings for flags that are accepted (for compatibility) but change nothing or stop some work. */
 export function startupWarnings(config: ProvisionerConfig): string[] {
   const warnings: string[] = [];
-  if (config.http.enablePprof) {
+  if (config.enablePprof) {
     warnings.push(
       "--enable-pprof: Go's /debug/pprof endpoints are not available in this implementation; use node --inspect or heap snapshots instead",
     );
