@@ -5,7 +5,7 @@ import { VolumeCapability_AccessMode_Mode as AccessMode } from '../../src/gen/cs
 import { CsiConnection } from '../../src/shared/csi/connection.js';
 import { discardLogger } from '../../src/shared/log/logger.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
-import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
+import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
 import { ManagedProcess, waitUntil } from '../fixture/managed-process.js';
 import { MOCK_DRIVER } from '../fixture/mock-storage.js';
@@ -38,11 +38,12 @@ afterEach(async () => {
 
 type Implementation = 'go' | 'ts';
 
-async function startAttacher(implementation: Implementation): Promise<void> {
+async function startAttacher(implementation: Implementation, metricsPort: number): Promise<void> {
   const c = cluster();
   const args = [
     `--csi-address=${c.driverSocket}`,
     `--kubeconfig=${kubeconfig}`,
+    `--http-endpoint=127.0.0.1:${metricsPort}`,
     '--retry-interval-start=500ms',
     '-v=4',
   ];
@@ -129,8 +130,21 @@ function written(obj: V1VolumeAttachment | V1PersistentVolume): unknown {
   return parsed;
 }
 
+/** The CSI call series as `method driver_name code` (label order differs: Go sorts them), and the metric families. */
+function metricShape(text: string): { calls: string[]; families: string[] } {
+  const calls = [...text.matchAll(/^csi_sidecar_operations_seconds_count\{([^}]*)\}/gm)]
+    .map(([, labels]) => Object.fromEntries([...labels.matchAll(/(\w+)="([^"]*)"/g)].map(([, k, v]) => [k, v])))
+    .map((l) => `${l['method_name']} ${l['driver_name']} ${l['grpc_status_code']}`)
+    .sort();
+  const families = [...text.matchAll(/^# TYPE (\S+) /gm)]
+    .map(([, name]) => name)
+    .filter((n) => /^(csi_|workqueue_|leader_)/.test(n));
+  return { calls, families: [...new Set(families)].sort() };
+}
+
 async function outcome(implementation: Implementation) {
-  await startAttacher(implementation);
+  const metricsPort = await freePort();
+  await startAttacher(implementation, metricsPort);
   await attachmentFor(`${implementation}-ok`, 'node-ok');
   await attachmentFor(`${implementation}-bad`, 'node-bad');
   await waitUntil('attached', async () => (await attachment(`${implementation}-ok`)).status?.attached === true, 60_000);
@@ -140,6 +154,7 @@ async function outcome(implementation: Implementation) {
     60_000,
   );
   const result = {
+    metrics: metricShape(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()),
     attached: written(await attachment(`${implementation}-ok`)),
     failed: written(await attachment(`${implementation}-bad`)),
     volume: written(await volume(`${implementation}-ok`)),
@@ -164,6 +179,12 @@ describe('csi-attacher side by side with upstream v4.12.0', () => {
     expect(ts.attached).toEqual(go.attached);
     expect(ts.failed).toEqual(go.failed);
     expect(ts.volume).toEqual(go.volume);
+    // The same CSI calls with the same labels: Probe and GetPluginInfo as unknown-driver, the rest with the driver.
+    expect(ts.metrics.calls).toEqual(go.metrics.calls);
+    expect(go.metrics.calls).toContain(`/csi.v1.Identity/GetPluginCapabilities ${MOCK_DRIVER} OK`);
+    expect(go.metrics.calls).toContain('/csi.v1.Identity/Probe unknown-driver OK');
+    // Every family Go exports for these, ours too (ours adds the backlog gauges).
+    expect(ts.metrics.families).toEqual(expect.arrayContaining(go.metrics.families));
     // The comparison is not empty: both attached with the driver's context, and failed with its gRPC code.
     expect(JSON.stringify(go.attached)).toContain('"attachmentMetadata":{"device":"/dev/mock","readonly":"false"}');
     expect(JSON.stringify(go.failed)).toContain('"errorCode":5');
