@@ -19,6 +19,7 @@ const USAGE = `npm run bench:attacher -- [options]
   --counts=100,1000         VolumeAttachments per burst (N)
   --qps=5/10,1000/2000      --kube-api-qps/--kube-api-burst settings
   --new-during-detach=10    M: VolumeAttachments created while N are detached (0: skip that phase)
+  --new-after-ms=0          create the M that long after the delete of the N (0: at the same moment)
   --memory-volumes=10000    attached VolumeAttachments (+ PVs) for the memory scenario (0: skip)
   --workers=10              the attacher's --worker-threads (upstream's default)
   --concurrency=16          requests in flight from the admin client
@@ -34,6 +35,7 @@ interface Options {
   counts: number[];
   qps: QpsSetting[];
   newDuringDetach: number;
+  newAfterMs: number;
   memoryVolumes: number;
   workers: number;
   concurrency: number;
@@ -52,6 +54,7 @@ function parseArgs(argv: string[]): Options {
       { qps: 1000, burst: 2000 },
     ],
     newDuringDetach: 10,
+    newAfterMs: 0,
     memoryVolumes: 10_000,
     workers: 10,
     concurrency: 16,
@@ -86,6 +89,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case 'new-during-detach':
         opts.newDuringDetach = intArg(value, key);
+        break;
+      case 'new-after-ms':
+        opts.newAfterMs = intArg(value, key);
         break;
       case 'memory-volumes':
         opts.memoryVolumes = intArg(value, key);
@@ -146,6 +152,7 @@ async function main(): Promise<number> {
       counts: opts.counts,
       qps: opts.qps,
       newDuringDetach: opts.newDuringDetach,
+      newAfterMs: opts.newAfterMs,
       memoryVolumes: opts.memoryVolumes,
       workers: opts.workers,
       concurrency: opts.concurrency,
@@ -168,7 +175,10 @@ async function main(): Promise<number> {
       // Each attacher right after the other, so both see the box in the same state.
       for (const impl of impls) {
         results.cells.push(
-          await runCell({ ...common, count, qps, burst, newDuringDetach: opts.newDuringDetach }, impl),
+          await runCell(
+            { ...common, count, qps, burst, newDuringDetach: opts.newDuringDetach, newAfterMs: opts.newAfterMs },
+            impl,
+          ),
         );
         write();
       }

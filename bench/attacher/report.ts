@@ -122,17 +122,17 @@ export function markdownReport(res: AttacherBenchResults): string {
   if (bursts.length > 0) {
     out.push('## Attach latency under a detach burst', '');
     out.push(
-      'N VolumeAttachments attached again (their PVs keep the finalizer, so 2 writes each), the token bucket refilled, then all N deleted and M new ones (fresh PVs) created at the same moment: one queue and one worker pool serve attach and detach (kubernetes-csi/external-attacher#761).',
+      'N VolumeAttachments attached again (their PVs keep the finalizer, so 2 writes each), the token bucket refilled, then all N deleted and M new ones (fresh PVs) created at the same moment (or `--new-after-ms` later). New attaches may wait behind the detaches: upstream serves both from one queue and one worker pool (kubernetes-csi/external-attacher#761), and each attacher spends one token bucket on both.',
       '',
     );
     out.push(
-      '| scenario | attacher | N re-attached (s) | M new | old N gone (s) | last new attached (s) | new create→attached p50 / p99 / max (s) | new attached before the last old one was gone |',
+      '| scenario | attacher | N re-attached (s) | M new | old N gone (s) | last new attached, from the delete (s) | new create→attached p50 / p99 / max (s) | new attached before the last old one was gone |',
       '| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |',
     );
     for (const r of bursts) {
       const d = r.detachBurst;
       out.push(
-        `| ${cellLabel(r)} | ${implLabel(r.implementation)} | ${n(d?.reattachS, 2)} | ${r.newDuringDetach} | ${n(d?.oldGoneS, 2)} | ${n(d?.newAllAttachedS, 2)} | ${dist(d?.newLatencyS, ['p50', 'p99', 'max'])} | ${d?.newAttachedBeforeOldGone ?? '—'} |`,
+        `| ${cellLabel(r)} | ${implLabel(r.implementation)} | ${n(d?.reattachS, 2)} | ${r.newDuringDetach}${r.newAfterMs ? ` (${r.newAfterMs} ms after the delete)` : ''} | ${n(d?.oldGoneS, 2)} | ${n(d?.newAllAttachedS, 2)} | ${dist(d?.newLatencyS, ['p50', 'p99', 'max'])} | ${d?.newAttachedBeforeOldGone ?? '—'} |`,
       );
     }
     out.push('');

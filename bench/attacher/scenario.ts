@@ -37,6 +37,8 @@ export interface CellOptions extends CommonOptions {
   burst: number;
   /** M: VolumeAttachments created while N are being detached (0 skips the detach-burst phase). */
   newDuringDetach: number;
+  /** Delay of the M creates after the delete of the N (0: at the same moment). */
+  newAfterMs: number;
 }
 
 /**
@@ -76,6 +78,7 @@ export interface CellResult {
   burst: number;
   workers: number;
   newDuringDetach: number;
+  newAfterMs?: number;
   error?: string;
   apiserverVersion?: string;
   /** Attacher spawn → canary VolumeAttachment attached. */
@@ -233,6 +236,7 @@ export async function runCell(opts: CellOptions, impl: Implementation): Promise<
     burst: opts.burst,
     workers: opts.workers,
     newDuringDetach: opts.newDuringDetach,
+    newAfterMs: opts.newAfterMs,
     budgetFloorS: {
       attachThreeWrites: budgetFloorS(opts.count, 3, opts.qps, opts.burst),
       detachTwoWrites: budgetFloorS(opts.count, 2, opts.qps, opts.burst),
@@ -419,10 +423,14 @@ export async function runCell(opts: CellOptions, impl: Implementation): Promise<
       await refill();
       const cpu4 = cpuNow();
       const wall5 = Date.now();
-      log(`detach burst: delete ${opts.count}, create ${opts.newDuringDetach} new at the same moment`);
+      const when = opts.newAfterMs > 0 ? `${opts.newAfterMs} ms later` : 'at the same moment';
+      log(`detach burst: delete ${opts.count}, create ${opts.newDuringDetach} new ${when}`);
       follow(fresh);
-      // The new ones' clock starts with the delete request, as their creates do.
-      await Promise.all([reattach.deleteAll(admin), fresh.create(admin, opts.concurrency)]);
+      const createNew = async (): Promise<void> => {
+        if (opts.newAfterMs > 0) await sleep(opts.newAfterMs);
+        await fresh.create(admin, opts.concurrency);
+      };
+      await Promise.all([reattach.deleteAll(admin), createNew()]);
       const maxMs = 3 * (result.budgetFloorS.detachTwoWrites + result.budgetFloorS.attachThreeWrites) * 1000 + 120_000;
       await waitFor('old VolumeAttachments gone during the detach burst', reattach, 'gone', maxMs, [fresh]);
       await waitFor('new VolumeAttachments attached during the detach burst', fresh, 'attached', maxMs, [reattach]);
@@ -430,7 +438,7 @@ export async function runCell(opts: CellOptions, impl: Implementation): Promise<
       const cpu5 = cpuNow();
       const wall6 = Date.now();
       const oldGoneMs = reattach.lastS('gone') * 1000;
-      // Both sets' times are on one clock: `fresh.origin` is within a millisecond of `reattach.deleteOrigin`.
+      // Both sets' times on the delete's clock: `fresh.origin` is `--new-after-ms` after `reattach.deleteOrigin`.
       const shift = fresh.origin - reattach.deleteOrigin;
       result.detachBurst = {
         reattachS: reattach.lastS('attached'),
