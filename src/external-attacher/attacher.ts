@@ -90,12 +90,15 @@ function buildAttacher(config: AttacherConfig, context: ControllerSidecarContext
       metrics: queueMetrics,
     });
   const kube = attacherKube(client);
+  // Detaches and PV clean-up share --kube-api-qps with attaches, in a lane of their own (upstream #761).
+  const detachKube = attacherKube(context.sharedBudgetClient(1));
   const csiHandler = publish
     ? new CsiAttachHandler({
         driverName: driver.name,
         volumes,
         csiNodes,
         kube,
+        detachKube,
         csi: conn,
         supportsPublishReadOnly: driver.controller.has(ControllerCapability.PUBLISH_READONLY),
         supportsSingleNodeMultiWriter: driver.controller.has(ControllerCapability.SINGLE_NODE_MULTI_WRITER),
@@ -123,7 +126,7 @@ function buildAttacher(config: AttacherConfig, context: ControllerSidecarContext
     driverName: driver.name,
     volumes,
     attachments,
-    kube,
+    kube: detachKube,
     queue: queue(PV_QUEUE_NAME),
     removesFinalizers: csiHandler !== undefined,
     logger,

@@ -9,10 +9,13 @@ import {
 import { CsiConnection } from '../shared/csi/connection.js';
 import { discardLogger } from '../shared/log/logger.js';
 import { CsiTestDriver } from '../shared/testing/csi-test-driver.js';
+import type { AttacherKube } from './attacher-kube.js';
+import { CsiAttachHandler } from './csi-attach-handler.js';
 import { VA_NODE_ID_ANNOTATION } from './keys.js';
 import {
   ANN,
   AttacherFixture,
+  DRIVER,
   FIN,
   HANDLE,
   NODE_ID,
@@ -1228,5 +1231,57 @@ describe('CsiAttachHandler: a cached copy older than our own last write (our dif
     f.csiHandler!.forget(VA_NAME);
     await f.csiHandler!.syncAttachment(stale);
     expect(driver.callsTo(PUBLISH)).toHaveLength(3);
+  });
+});
+
+describe('CsiAttachHandler: detaches on their own lane of the request budget (upstream #761)', () => {
+  it('sends the API calls of a detach through detachKube and those of an attach through kube', async () => {
+    const leaving = va({ deleted: true, attached: true, finalizers: [FIN], annotations: ANN });
+    leaving.metadata!.name = 'leaving';
+    const f = new AttacherFixture({
+      csi: connection,
+      attachments: [va(), leaving],
+      volumes: [pvWithFinalizer()],
+      csiNodes: [csiNode()],
+    });
+    const lanes: string[] = [];
+    const through = (lane: string): AttacherKube => ({
+      patchAttachment: (name, patch) => (
+        lanes.push(`${lane} patchAttachment ${name}`),
+        f.kube.patchAttachment(name, patch)
+      ),
+      patchAttachmentStatus: (name, patch) => (
+        lanes.push(`${lane} patchAttachmentStatus ${name}`),
+        f.kube.patchAttachmentStatus(name, patch)
+      ),
+      jsonPatchVolume: (name, ops) => (
+        lanes.push(`${lane} jsonPatchVolume ${name}`),
+        f.kube.jsonPatchVolume(name, ops)
+      ),
+      getSecretData: (namespace, name) => (lanes.push(`${lane} getSecretData`), f.kube.getSecretData(namespace, name)),
+    });
+    const handler = new CsiAttachHandler({
+      driverName: DRIVER,
+      volumes: f.volumes,
+      csiNodes: f.csiNodes,
+      kube: through('attach'),
+      detachKube: through('detach'),
+      csi: connection,
+      supportsPublishReadOnly: false,
+      supportsSingleNodeMultiWriter: false,
+      defaultFsType: '',
+      timeoutMs: 10_000,
+      attachErrorCodes: true,
+      clock: f.clock,
+      logger: discardLogger(),
+    });
+    await handler.syncAttachment(f.cachedAttachment(VA_NAME));
+    await handler.syncAttachment(f.cachedAttachment('leaving'));
+    expect(lanes).toEqual([
+      `attach patchAttachment ${VA_NAME}`,
+      `attach patchAttachmentStatus ${VA_NAME}`,
+      'detach patchAttachment leaving',
+      'detach patchAttachmentStatus leaving',
+    ]);
   });
 });

@@ -21,6 +21,11 @@ export interface KubeClientOptions {
   userAgent: string;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * Share another client's token bucket (qps and burst are then that bucket's) in a lane of its own: when both wait,
+   * tokens alternate between the lanes, so neither client's burst holds the other's requests back.
+   */
+  share?: { bucket: TokenBucket; lane: number };
 }
 
 export type HttpVerb = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -62,6 +67,8 @@ export type ApiConstructor<T> = new (configuration: Configuration) => T;
  */
 export interface KubeClient {
   readonly kubeConfig: KubeConfig;
+  /** The client's request limiter (--kube-api-qps/--kube-api-burst), for a client sharing it in another lane. */
+  readonly bucket: TokenBucket;
   /** A typed API object (CoreV1Api, StorageV1Api, ...) on this client's configuration. */
   api<T>(apiClass: ApiConstructor<T>): T;
   /** A JSON request; rejects with KubeApiError for an HTTP error status. */
@@ -86,7 +93,8 @@ const PATCH_CONTENT_TYPES: ReadonlySet<string> = new Set(Object.values(PatchStra
 
 class Client implements KubeClient {
   readonly kubeConfig: KubeConfig;
-  private readonly bucket: TokenBucket;
+  readonly bucket: TokenBucket;
+  private readonly lane: number;
   private readonly userAgent: string;
   private readonly logger: Logger;
   private readonly origin: string;
@@ -99,7 +107,10 @@ class Client implements KubeClient {
     this.kubeConfig = options.kubeConfig;
     this.userAgent = options.userAgent;
     this.logger = options.logger ?? discardLogger();
-    this.bucket = new TokenBucket({ qps: options.qps, burst: options.burst, clock: options.clock ?? realClock });
+    this.bucket =
+      options.share?.bucket ??
+      new TokenBucket({ qps: options.qps, burst: options.burst, clock: options.clock ?? realClock });
+    this.lane = options.share?.lane ?? 0;
     const cluster = this.kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     if (cluster.proxyUrl) throw new Error(`proxy-url ${cluster.proxyUrl} in kubeconfig is not supported`);
@@ -211,7 +222,7 @@ class Client implements KubeClient {
   }
 
   private async throttle(verb: string, url: string, signal: AbortSignal | undefined): Promise<void> {
-    const waited = await this.bucket.take(signal);
+    const waited = await this.bucket.take(signal, this.lane);
     // undici hands a finished keep-alive socket back to its pool one event-loop turn after the
     // response (setImmediate); without this yield a request sent right after another's response was
     // read finds the socket still busy and opens a second connection.

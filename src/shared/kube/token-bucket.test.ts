@@ -98,3 +98,47 @@ describe('TokenBucket', () => {
     expect(() => new TokenBucket({ qps: 1, burst: 1.5 })).toThrow(/burst/);
   });
 });
+
+describe('TokenBucket lanes', () => {
+  it('grants waiting lanes in turn, each in arrival order, so a busy lane cannot hold another back', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ qps: 10, burst: 1, clock });
+    await bucket.take();
+    const order: string[] = [];
+    // Ten detaches queue up first, then two attaches arrive.
+    const detaches = Array.from({ length: 10 }, (_, i) => bucket.take(undefined, 1).then(() => order.push(`d${i}`)));
+    const attaches = [0, 1].map((i) => bucket.take(undefined, 0).then(() => order.push(`a${i}`)));
+    await clock.advance(2_000);
+    await Promise.all([...detaches, ...attaches]);
+    expect(order.slice(0, 5)).toEqual(['a0', 'd0', 'a1', 'd1', 'd2']);
+    expect(order).toHaveLength(12);
+  });
+
+  it('keeps the rate across lanes: one token per 1/qps whoever gets it', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ qps: 2, burst: 1, clock });
+    await bucket.take();
+    const calls = [0, 1, 0, 1].map((lane) => {
+      const state: { doneAt?: number } = {};
+      const start = clock.monotonic();
+      void bucket.take(undefined, lane).then(() => (state.doneAt = clock.monotonic() - start));
+      return state;
+    });
+    await clock.advance(2_000);
+    expect(calls.map((c) => c.doneAt).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([500, 1000, 1500, 2000]);
+  });
+
+  it('drops an aborted waiter from its lane without taking a token', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket({ qps: 1, burst: 1, clock });
+    await bucket.take();
+    const controller = new AbortController();
+    const aborted = bucket.take(controller.signal, 1);
+    controller.abort(new Error('gone'));
+    await expect(aborted).rejects.toThrow('gone');
+    let waited: number | undefined;
+    void bucket.take(undefined, 0).then((w) => (waited = w));
+    await clock.advance(1_000);
+    expect(waited).toBe(1_000);
+  });
+});

@@ -37,6 +37,11 @@ export interface ControllerSidecarContext {
   client: KubeClient;
   /** Another client with a token bucket of its own (events, leader election, or a sidecar's own use). */
   newClient(): KubeClient;
+  /**
+   * Another client on the main client's budget (same token bucket) in lane `lane`: when both wait, tokens alternate
+   * between the lanes, so a burst of one kind of work cannot hold every request of the other behind it.
+   */
+  sharedBudgetClient(lane: number): KubeClient;
   broadcaster: EventBroadcaster;
 }
 
@@ -108,7 +113,25 @@ export async function runControllerSidecar(options: RunControllerSidecarOptions)
     qps: config.kubeApiQps,
     burst: config.kubeApiBurst,
   });
-  const controllers = await options.build({ driver, conn, registry, client: newClient(), newClient, broadcaster });
+  const client = newClient();
+  const sharedBudgetClient = (lane: number): KubeClient =>
+    createKubeClient({
+      kubeConfig,
+      qps: config.kubeApiQps,
+      burst: config.kubeApiBurst,
+      userAgent: `${options.program}/${sidecarVersion}`,
+      logger,
+      share: { bucket: client.bucket, lane },
+    });
+  const controllers = await options.build({
+    driver,
+    conn,
+    registry,
+    client,
+    newClient,
+    sharedBudgetClient,
+    broadcaster,
+  });
 
   const runControllers = async (runSignal: AbortSignal): Promise<void> => {
     try {
