@@ -675,16 +675,13 @@ const inlineWithSecret = (name: string) =>
 // Upstream TestCSIHandler, detach part (reference §12, 33–50).
 const detachScenarios: Scenario[] = [
   {
-    // Removing the last finalizer of a VA being deleted deletes it; the attached=false write then finds it gone,
-    // which counts as done.
-    name: '#33 deleted VA → unpublish, finalizer removed, then attached=false',
+    // Removing the last finalizer of a VA being deleted deletes it, so no attached=false write follows (upstream
+    // sends one and gets 404).
+    name: '#33 deleted VA → unpublish, finalizer removed (the VA goes with it)',
     event: 'add',
     attachment: deletedVa(),
     volumes: [pvWithFinalizer()],
-    api: [
-      ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
-    ],
+    api: [['patchAttachment', VA_NAME, finalizerRemovalPatch]],
     csi: [[UNPUBLISH, unpublishRequest()]],
     check: (f) => expect(f.kube.attachments.has(VA_NAME)).toBe(false),
   },
@@ -692,10 +689,7 @@ const detachScenarios: Scenario[] = [
     name: '#34 deleted VA with an inline spec → detached',
     event: 'add',
     attachment: deletedInlineVa(),
-    api: [
-      ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
-    ],
+    api: [['patchAttachment', VA_NAME, finalizerRemovalPatch]],
     csi: [[UNPUBLISH, unpublishRequest()]],
   },
   {
@@ -708,7 +702,6 @@ const detachScenarios: Scenario[] = [
     api: [
       ['getSecretData', 'default', 'secret'],
       ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
     ],
     csi: [[UNPUBLISH, unpublishRequest({ secrets: { foo: 'bar' } })]],
   },
@@ -720,7 +713,6 @@ const detachScenarios: Scenario[] = [
     api: [
       ['getSecretData', 'default', 'secret'],
       ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
     ],
     csi: [[UNPUBLISH, unpublishRequest({ secrets: { foo: 'bar' } })]],
   },
@@ -733,7 +725,6 @@ const detachScenarios: Scenario[] = [
     api: [
       ['getSecretData', 'default', 'emptySecret'],
       ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
     ],
     csi: [[UNPUBLISH, unpublishRequest({ secrets: {} })]],
   },
@@ -745,7 +736,6 @@ const detachScenarios: Scenario[] = [
     api: [
       ['getSecretData', 'default', 'emptySecret'],
       ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
     ],
     csi: [[UNPUBLISH, unpublishRequest({ secrets: {} })]],
   },
@@ -776,7 +766,6 @@ const detachScenarios: Scenario[] = [
     api: [
       ['patchAttachmentStatus', VA_NAME, detachErrorPatch(MOCK_ERROR)],
       ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
     ],
     csi: [
       [UNPUBLISH, unpublishRequest()],
@@ -797,7 +786,6 @@ const detachScenarios: Scenario[] = [
     api: [
       ['patchAttachmentStatus', VA_NAME, detachErrorPatch(DEADLINE)],
       ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
     ],
     csi: [
       [UNPUBLISH, unpublishRequest()],
@@ -891,10 +879,7 @@ const detachScenarios: Scenario[] = [
     attachment: deletedVa({ [VA_NODE_ID_ANNOTATION]: 'annotatedNodeID' }),
     volumes: [pvWithFinalizer()],
     csiNodes: [],
-    api: [
-      ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
-    ],
+    api: [['patchAttachment', VA_NAME, finalizerRemovalPatch]],
     csi: [[UNPUBLISH, unpublishRequest({ nodeId: 'annotatedNodeID' })]],
   },
   {
@@ -903,10 +888,7 @@ const detachScenarios: Scenario[] = [
     attachment: deletedVa({ [VA_NODE_ID_ANNOTATION]: 'annotatedNodeID' }),
     volumes: [pvWithFinalizer()],
     csiNodes: [csiNode([])],
-    api: [
-      ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
-    ],
+    api: [['patchAttachment', VA_NAME, finalizerRemovalPatch]],
     csi: [[UNPUBLISH, unpublishRequest({ nodeId: 'annotatedNodeID' })]],
   },
   {
@@ -926,7 +908,6 @@ const detachScenarios: Scenario[] = [
         ),
       ],
       ['patchAttachment', VA_NAME, finalizerRemovalPatch],
-      ['patchAttachmentStatus', VA_NAME, DETACHED],
     ],
     csi: [
       [UNPUBLISH, unpublishRequest()],
@@ -1281,7 +1262,6 @@ describe('CsiAttachHandler: detaches on their own lane of the request budget (up
       `attach patchAttachment ${VA_NAME}`,
       `attach patchAttachmentStatus ${VA_NAME}`,
       'detach patchAttachment leaving',
-      'detach patchAttachmentStatus leaving',
     ]);
   });
 });

@@ -335,7 +335,9 @@ export class CsiAttachHandler implements AttachHandler {
 
   /**
    * Finalizer first, then `attached: false`: a VolumeAttachment that lost its finalizer is never unpublished twice
-   * (upstream #587). A status patch that finds the object gone counts as done.
+   * (upstream #587). A status patch that finds the object gone counts as done. When ours was the last finalizer of a
+   * VolumeAttachment being deleted, the apiserver removes it with that patch, so no status patch follows (upstream
+   * sends one, which fails with 404: one of its two writes per detach).
    */
   private async markDetached(va: V1VolumeAttachment): Promise<void> {
     const finalizers = va.metadata?.finalizers ?? [];
@@ -344,12 +346,14 @@ export class CsiAttachHandler implements AttachHandler {
     let current = va;
     if (found) {
       const remaining = finalizers.filter((f) => f !== this.finalizer);
+      const lastFinalizerOfDeleted = remaining.length === 0 && va.metadata?.deletionTimestamp !== undefined;
       const modified = structuredClone(va);
       modified.metadata = { ...modified.metadata, finalizers: remaining.length > 0 ? remaining : undefined };
       current = this.wrote(
         va,
         await this.kubeFor(va).patchAttachment(va.metadata?.name ?? '', createMergePatch(va, modified)),
       );
+      if (lastFinalizerOfDeleted) return;
     }
     try {
       await this.writeStatus(
