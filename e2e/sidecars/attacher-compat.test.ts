@@ -1,14 +1,11 @@
 import { join } from 'node:path';
 import type { V1PersistentVolume, V1VolumeAttachment } from '@kubernetes/client-node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VolumeCapability_AccessMode_Mode as AccessMode } from '../../src/gen/csi.js';
-import { CsiConnection } from '../../src/shared/csi/connection.js';
-import { discardLogger } from '../../src/shared/log/logger.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
 import { ManagedProcess, waitUntil } from '../fixture/managed-process.js';
-import { MOCK_DRIVER } from '../fixture/mock-storage.js';
+import { MOCK_DRIVER, createMockVolumeWithPv } from '../fixture/mock-storage.js';
 
 // Upstream's csi-attacher v4.12.0 (built by e2e/infra/build.sh from the module proxy) and ours, one after the other
 // on the same cluster and driver, with the same flags: what each leaves on the VolumeAttachment and the PV must be the
@@ -67,36 +64,9 @@ async function startAttacher(implementation: Implementation, metricsPort: number
 /** A volume on the mock, its PV and a VolumeAttachment on node; returns the names. */
 async function attachmentFor(name: string, nodeName: string): Promise<void> {
   const c = cluster();
-  const csi = await CsiConnection.connect({ address: c.driverSocket, logger: discardLogger() });
-  let volumeId: string;
-  try {
-    const created = await csi.call(
-      'CreateVolume',
-      {
-        name,
-        capacityRange: { requiredBytes: 1n << 20n, limitBytes: 0n },
-        volumeCapabilities: [
-          {
-            accessType: { $case: 'mount', value: { fsType: '', mountFlags: [], volumeMountGroup: '' } },
-            accessMode: { mode: AccessMode.SINGLE_NODE_WRITER },
-          },
-        ],
-      },
-      { timeoutMs: 10_000 },
-    );
-    volumeId = created.volume?.volumeId ?? '';
-  } finally {
-    csi.close();
-  }
-  await c.admin.must('POST', '/api/v1/persistentvolumes', {
-    metadata: { name },
-    spec: {
-      capacity: { storage: '1Mi' },
-      accessModes: ['ReadWriteOnce'],
-      persistentVolumeReclaimPolicy: 'Retain',
-      mountOptions: ['noatime'],
-      csi: { driver: MOCK_DRIVER, volumeHandle: volumeId, fsType: 'xfs', volumeAttributes: { tier: 'gold' } },
-    },
+  await createMockVolumeWithPv(c, name, {
+    mountOptions: ['noatime'],
+    csi: { fsType: 'xfs', volumeAttributes: { tier: 'gold' } },
   });
   await c.admin.must('POST', '/apis/storage.k8s.io/v1/volumeattachments', {
     metadata: { name },

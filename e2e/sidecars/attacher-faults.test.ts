@@ -1,14 +1,11 @@
 import type { V1VolumeAttachment } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { VolumeCapability_AccessMode_Mode as AccessMode } from '../../src/gen/csi.js';
-import { CsiConnection } from '../../src/shared/csi/connection.js';
-import { discardLogger } from '../../src/shared/log/logger.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
 import { FAST_LEADER_ELECTION_ARGS, hostnameArgs } from '../fixture/replicas.js';
 import { waitUntil } from '../fixture/managed-process.js';
-import { MOCK_DRIVER } from '../fixture/mock-storage.js';
+import { MOCK_DRIVER, createMockVolumeWithPv } from '../fixture/mock-storage.js';
 
 // The test plays kube-controller-manager's attach/detach controller: it writes VolumeAttachments itself, so every
 // fault is the only thing that happens.
@@ -54,37 +51,7 @@ async function attachmentFor(name: string): Promise<void> {
 
 /** A volume on the mock driver and its PV. */
 async function volumeFor(name: string): Promise<void> {
-  const c = cluster();
-  const csi = await CsiConnection.connect({ address: c.driverSocket, logger: discardLogger() });
-  let volumeId: string;
-  try {
-    const created = await csi.call(
-      'CreateVolume',
-      {
-        name,
-        capacityRange: { requiredBytes: 1n << 20n, limitBytes: 0n },
-        volumeCapabilities: [
-          {
-            accessType: { $case: 'mount', value: { fsType: '', mountFlags: [], volumeMountGroup: '' } },
-            accessMode: { mode: AccessMode.SINGLE_NODE_WRITER },
-          },
-        ],
-      },
-      { timeoutMs: 10_000 },
-    );
-    volumeId = created.volume?.volumeId ?? '';
-  } finally {
-    csi.close();
-  }
-  await c.admin.must('POST', '/api/v1/persistentvolumes', {
-    metadata: { name },
-    spec: {
-      capacity: { storage: '1Mi' },
-      accessModes: ['ReadWriteOnce'],
-      persistentVolumeReclaimPolicy: 'Retain',
-      csi: { driver: MOCK_DRIVER, volumeHandle: volumeId },
-    },
-  });
+  await createMockVolumeWithPv(cluster(), name);
 }
 
 async function createAttachment(name: string, nodeName = 'node-f'): Promise<void> {
