@@ -6,7 +6,7 @@ import { round } from './stats.js';
 
 /** The Kubernetes e2e mock CSI driver's name (GetPluginInfo); it is also its node ID. */
 export const DRIVER = 'io.kubernetes.storage.mock';
-/** KCM must not be the limit (performance-anchors.md §2, box layout). */
+/** KCM must not be the limit: it gets a budget far above the sidecar's. */
 export const KCM_ARGS = ['--kube-api-qps=1000', '--kube-api-burst=1000'];
 
 /** Starts a cluster for one scenario: KCM unthrottled, audit log on, the mock driver on a unix socket. */

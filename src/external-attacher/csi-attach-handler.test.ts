@@ -133,7 +133,7 @@ async function run(scenario: Scenario): Promise<void> {
   scenario.check?.(f);
 }
 
-// Upstream TestCSIHandler, attach part (reference §12, 1–32).
+// Upstream TestCSIHandler (pkg/controller/csi_handler_test.go), attach part, scenarios 1–32.
 const attachScenarios: Scenario[] = [
   {
     name: '#1 VA added → finalizer and node ID saved, published, marked attached',
@@ -256,7 +256,7 @@ const attachScenarios: Scenario[] = [
     csi: [[PUBLISH, inlinePublishRequest({ secrets: { foo: 'bar' } })]],
   },
   {
-    // Upstream's table says {} here; on the wire an empty map and none are the same (reference §0).
+    // Upstream's table says {} here; on the wire an empty map and none are the same.
     name: '#11 PV with an empty secret → empty secrets',
     event: 'update',
     attachment: va(),
@@ -672,7 +672,7 @@ const deletedInlineVa = (spec = inlineSpec()) =>
 const inlineWithSecret = (name: string) =>
   inlineSpec((s) => (s.csi!.controllerPublishSecretRef = { name, namespace: 'default' }));
 
-// Upstream TestCSIHandler, detach part (reference §12, 33–50).
+// Upstream TestCSIHandler (pkg/controller/csi_handler_test.go), detach part, scenarios 33–50.
 const detachScenarios: Scenario[] = [
   {
     // Removing the last finalizer of a VA being deleted deletes it, so no attached=false write follows (upstream

@@ -14,7 +14,7 @@ function configFor(argv: string[]) {
 }
 
 describe('resolveAttacherConfig', () => {
-  it('builds the defaults of reference §2', () => {
+  it("builds upstream's defaults", () => {
     expect(configFor([])).toEqual({
       csiAddress: '/run/csi/socket',
       kubeconfig: '',

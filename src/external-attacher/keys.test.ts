@@ -8,7 +8,7 @@ import {
   sanitizeDriverName,
 } from './keys.js';
 
-// Upstream TestSanitizeDriverName and TestGetFinalizerName, plus the reference §3 examples.
+// Upstream TestSanitizeDriverName and TestGetFinalizerName (pkg/controller/util_test.go), and more examples.
 describe('sanitizeDriverName', () => {
   it.each([
     ['no-Change', 'no-Change'],

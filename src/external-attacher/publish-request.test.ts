@@ -29,7 +29,7 @@ const RWOP_MIX =
   'Kubernetes does not support use of ReadWriteOncePod with other access modes on the same PersistentVolume';
 const ROX_RWO = 'CSI does not support ReadOnlyMany and ReadWriteOnce on the same PersistentVolume';
 
-// Upstream TestGetVolumeCapabilities (reference §6), with --default-fstype ext4.
+// Upstream TestGetVolumeCapabilities (pkg/controller/util_test.go), with --default-fstype ext4.
 const cases: Case[] = [
   { name: 'RWX', modes: ['ReadWriteMany'], volumeMode: 'Filesystem', expected: mount(Mode.MULTI_NODE_MULTI_WRITER) },
   { name: 'Block RWX', modes: ['ReadWriteMany'], volumeMode: 'Block', expected: block(Mode.MULTI_NODE_MULTI_WRITER) },

@@ -47,7 +47,7 @@ async function run(scenario: Scenario): Promise<void> {
   scenario.check?.(f);
 }
 
-// Upstream TestCSIHandler, PV finalizer part (reference §12, 51–58).
+// Upstream TestCSIHandler (pkg/controller/csi_handler_test.go), PV finalizer part, scenarios 51–58.
 const scenarios: Scenario[] = [
   {
     name: '#51 VA deleted, PV being deleted with our finalizer → test+remove JSON patch',

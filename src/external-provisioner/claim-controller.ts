@@ -337,7 +337,7 @@ export class ClaimController {
     await this.save(pv);
     // As upstream's library, the duration includes the first attempt to save the PV.
     this.metrics?.succeeded(metricLabels(claim), (this.clock.monotonic() - started) / 1000);
-    // Upstream (§4.4) releases the restored snapshot once the restore succeeded; a failed save is retried in the
+    // Upstream (pkg/controller/controller.go) releases the restored snapshot once the restore succeeded; a failed save is retried in the
     // background and never calls CreateVolume again, so the snapshot is no longer needed either way.
     if (prepared.protectedSnapshot && this.context.protection) {
       await releaseSnapshotSource({

@@ -17,7 +17,7 @@ export type DataSourceKind =
   | { kind: 'invalid'; message: string };
 
 /**
- * Upstream's data-source normalisation (`dataSource` wins over `dataSourceRef`) and kind dispatch (§4.2 1 and 3).
+ * Upstream's data-source normalisation (`dataSource` wins over `dataSourceRef`) and kind dispatch (prepareProvision).
  * `crossNamespace` is the CrossNamespaceVolumeDataSource gate.
  */
 export function classifyDataSource(claim: V1PersistentVolumeClaim, crossNamespace = false): DataSourceKind {

@@ -158,7 +158,7 @@ export async function prepareProvision(
   const checked = buildCreateVolumeRequest({ ...requestOptions, parameters: {} });
   if (!checked.ok) throw new ProvisioningError({ message: checked.error.message, state: ProvisioningState.Finished });
   const { contentSource, snapshot } = await volumeContentSource(context, attempt, dataSource);
-  // Upstream §4.2 step 11: after validating the source, before CreateVolume (failures retry without it).
+  // As upstream's prepareProvision: after validating the source, before CreateVolume (failures retry without it).
   const protectedSnapshot = context.protection
     ? await protectDataSource({
         protection: context.protection,
@@ -265,7 +265,7 @@ async function volumeContentSource(
   }
 }
 
-/** The class's parameters become CreateVolume's mutable_parameters (upstream §4.2 step 4). */
+/** The class's parameters become CreateVolume's mutable_parameters, as upstream's prepareProvision. */
 async function attributesClassParameters(context: ProvisionContext, vacName: string): Promise<Record<string, string>> {
   let vac: V1VolumeAttributesClass;
   try {

@@ -189,7 +189,7 @@ const upstreamCases: Record<string, Case> = {
   },
 };
 
-// Further cases for the rules in provisioner.md §3 that upstream covers only through TestProvision.
+// Further cases for the secret-parameter rules that upstream covers only through TestProvision.
 const extraCases: Record<string, Case> = {
   'default pair applies to a type without own keys': {
     type: 'controllerExpand',

@@ -27,7 +27,7 @@ export type ShouldProvisionResult =
   /** Ours, but the StorageClass cannot be used: a failure to report and retry. */
   | { provision: false; error: string };
 
-/** The lib's `shouldProvision` plus the CSI qualifier (§4.1), read from the caches only. */
+/** The lib's `shouldProvision` plus csi-provisioner's ShouldProvision qualifier, read from the caches only. */
 export function shouldProvision(options: ShouldProvisionOptions): ShouldProvisionResult {
   const { claim, driverName } = options;
   if (claim.spec?.volumeName) return { provision: false, reason: 'claim is already bound to a volume' };

@@ -12,8 +12,8 @@ import { ProvisioningError, ProvisioningState } from './provisioning-errors.js';
 import { pendingSnapshotKeys } from './snapshot-finalizer-controller.js';
 import type { VolumeSnapshot } from './snapshot-types.js';
 
-// The provisioning half of the data-source protections (upstream §4.2 step 11
-// and §4.4): the clone source claim and the restored VolumeSnapshot get their
+// The provisioning half of the data-source protections (upstream's setCloneFinalizer
+// and setSnapshotFinalizer): the clone source claim and the restored VolumeSnapshot get their
 // finalizer before CreateVolume, so neither can disappear while the driver
 // copies from it. The clone-protection controller and the snapshot sweeper
 // take the finalizers off again.
