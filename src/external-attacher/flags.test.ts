@@ -73,6 +73,13 @@ describe('resolveAttacherConfig', () => {
     });
   });
 
+  it("reads the two flags that are not upstream's: the backlog log period and the opt-in events", () => {
+    const config = configFor(['-backlog-log-interval=0', '--volumeattachment-events']);
+    expect(config.backlogLogIntervalMs).toBe(0);
+    expect(config.volumeAttachmentEvents).toBe(true);
+    expect(configFor(['--backlog-log-interval=30s']).backlogLogIntervalMs).toBe(30_000);
+  });
+
   it('rejects --worker-threads=0 as a start-up error (exit 1), not a flag error', () => {
     let thrown: unknown;
     try {
