@@ -130,6 +130,9 @@ describe('csi-attacher against kube-controller-manager and the mock CSI driver',
     );
     expect(metrics).toMatch(/workqueue_adds_total\{name="csi-attacher-va"\} [1-9]/);
     expect(metrics).toMatch(/workqueue_adds_total\{name="csi-attacher-pv"\} \d/);
+    // The backlog gauges (not upstream's): nothing waits once the volume is attached.
+    expect(metrics).toContain('csi_attacher_volumeattachments_pending{operation="attach"} 0');
+    expect(metrics).toContain('csi_attacher_volumeattachments_pending{operation="detach"} 0');
   });
 
   it('detaches when the pod goes: ControllerUnpublishVolume, finalizer removed, VolumeAttachment deleted', async () => {
