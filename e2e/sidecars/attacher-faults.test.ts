@@ -84,7 +84,17 @@ describe('csi-attacher under faults, against a real apiserver and the mock CSI d
       spec: { drivers: [{ name: MOCK_DRIVER, nodeID }] },
     });
     await c.admin.must('POST', '/apis/storage.k8s.io/v1/csinodes', csiNode('wrong-node'));
-    const attacher = startAttacher();
+    // The opt-in events need the opt-in rule of the RBAC file.
+    await c.admin.must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {
+      metadata: { name: 'e2e-attacher-events' },
+      rules: [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }],
+    });
+    await c.admin.must('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+      metadata: { name: 'e2e-attacher-events' },
+      subjects: [{ kind: 'ServiceAccount', name: 'csi-attacher', namespace: 'default' }],
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'e2e-attacher-events' },
+    });
+    const attacher = startAttacher(['--volumeattachment-events']);
     await attacher.waitForLog(/Caches synced, starting workers/, 60_000);
     await volumeFor('va-error');
     await createAttachment('va-error', 'node-w');
@@ -101,6 +111,25 @@ describe('csi-attacher under faults, against a real apiserver and the mock CSI d
     expect(failed.status?.attached).toBe(false);
     // The finalizer went on before the call: the VolumeAttachment now needs a detach to go away.
     expect(failed.metadata?.finalizers).toEqual(['external-attacher/io-kubernetes-storage-mock']);
+    // --volumeattachment-events: the failure is also a Warning event on the VolumeAttachment (cluster-scoped, so in
+    // the default namespace).
+    await waitUntil(
+      'FailedAttach event',
+      async () => {
+        const list = (await c.admin.must('GET', '/api/v1/namespaces/default/events')) as {
+          items: { reason: string; type: string; message: string; involvedObject: { kind: string; name: string } }[];
+        };
+        return list.items.some(
+          (e) =>
+            e.reason === 'FailedAttach' &&
+            e.type === 'Warning' &&
+            e.involvedObject.kind === 'VolumeAttachment' &&
+            e.involvedObject.name === 'va-error' &&
+            e.message.includes('Not matching Node ID wrong-node'),
+        );
+      },
+      30_000,
+    );
 
     // The node plugin registers again with the right ID.
     await c.admin.must('DELETE', '/apis/storage.k8s.io/v1/csinodes/node-w');
