@@ -2,6 +2,8 @@
 // how their templates expand, and the validation upstream applies. The error
 // texts end up in ProvisioningFailed events, so they match upstream's wording.
 
+import { goQuote } from '../shared/text/go-format.js';
+
 /**
  * StorageClass parameters under this prefix are for the provisioner, never for
  * the driver. Defined here rather than in parameters.ts so the two modules do
@@ -162,11 +164,6 @@ function goExpand(template: string, lookup: (name: string) => string): string {
     i = j + 1;
   }
   return out + template.slice(i);
-}
-
-/** Go's %q for strings (what upstream's messages use); JSON quoting agrees for the characters that matter here. */
-function goQuote(s: string): string {
-  return JSON.stringify(s);
 }
 
 /**

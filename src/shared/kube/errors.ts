@@ -1,4 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
+import { goQuote } from '../text/go-format.js';
 /** The metav1.Status object the apiserver sends with every error response and watch ERROR event. */
 export interface KubeStatus {
   kind?: string;
@@ -154,11 +155,6 @@ function genericReasonAndMessage(
         message: `the server responded with the status code ${code} but did not return more information`,
       };
   }
-}
-
-/** Go's %q for the printable text a server answers with; JSON quoting agrees with it there. */
-function goQuote(text: string): string {
-  return JSON.stringify(text);
 }
 
 // metav1.StatusReason values: when the server names one of these, the code alone must not decide
