@@ -7,6 +7,9 @@ import type { CacheReader } from '../shared/kube/cache.js';
 import type { Logger } from '../shared/log/logger.js';
 import { attacherFinalizer } from './keys.js';
 
+/** How long one count of the cache serves the gauges: both are read within one scrape. */
+const SCRAPE_REUSE_MS = 1_000;
+
 export interface PendingOperations {
   count: number;
   /** Age of the longest-waiting one, 0 when none waits. */
@@ -76,7 +79,13 @@ export class AttachmentBacklog {
   }
 
   private register(registry: Registry): void {
-    const backlog = (): Backlog => this.current();
+    // Both gauges are collected in one scrape: count the cache once for them.
+    let counted: { at: number; backlog: Backlog } | undefined;
+    const backlog = (): Backlog => {
+      const at = this.options.clock.monotonic();
+      if (!counted || at - counted.at > SCRAPE_REUSE_MS) counted = { at, backlog: this.current() };
+      return counted.backlog;
+    };
     new Gauge({
       name: 'csi_attacher_volumeattachments_pending',
       help: 'VolumeAttachments of this driver waiting to be attached or detached.',

@@ -13,6 +13,7 @@ import { DiagnosticsServer, metricsHandler } from '../http/diagnostics-server.js
 import { leaderElectionHealthHandler } from '../http/leader-election-health.js';
 import { createKubeClient } from '../kube/client.js';
 import type { KubeClient } from '../kube/client.js';
+import type { TokenBucket } from '../kube/token-bucket.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { coordinationLeaseClient } from '../leader-election/lease-client.js';
 import { leaseNamespace } from '../leader-election/lease-config.js';
@@ -114,15 +115,7 @@ export async function runControllerSidecar(options: RunControllerSidecarOptions)
     burst: config.kubeApiBurst,
   });
   const client = newClient();
-  const sharedBudgetClient = (lane: number): KubeClient =>
-    createKubeClient({
-      kubeConfig,
-      qps: config.kubeApiQps,
-      burst: config.kubeApiBurst,
-      userAgent: `${options.program}/${sidecarVersion}`,
-      logger,
-      share: { bucket: client.bucket, lane },
-    });
+  const sharedBudgetClient = (lane: number): KubeClient => newClient({ bucket: client.bucket, lane });
   const controllers = await options.build({
     driver,
     conn,
@@ -190,12 +183,23 @@ export async function runControllerSidecar(options: RunControllerSidecarOptions)
   await elector.run(signal);
 }
 
-/** Each call gives a client with a token bucket of its own, so one kind of traffic never waits behind another. */
+/**
+ * Each call gives a client with a token bucket of its own, so one kind of traffic never waits behind another, or,
+ * with `share`, one on another client's bucket in a lane of its own.
+ */
 function clientFactory(
   kubeConfig: KubeConfig,
   config: ControllerSidecarConfig,
   userAgent: string,
   logger: Logger,
-): () => KubeClient {
-  return () => createKubeClient({ kubeConfig, qps: config.kubeApiQps, burst: config.kubeApiBurst, userAgent, logger });
+): (share?: { bucket: TokenBucket; lane: number }) => KubeClient {
+  return (share) =>
+    createKubeClient({
+      kubeConfig,
+      qps: config.kubeApiQps,
+      burst: config.kubeApiBurst,
+      userAgent,
+      logger,
+      ...(share ? { share } : {}),
+    });
 }
