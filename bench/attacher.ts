@@ -9,8 +9,16 @@ import type { AttacherBenchResults } from './attacher/report.js';
 import { chart, markdownReport } from './attacher/report.js';
 import { runMemory } from './attacher/memory.js';
 import { runCell } from './attacher/scenario.js';
-import type { QpsSetting } from './shared/run.js';
-import { intArg, machineInfo, optionOf, qpsArg, rewriteReport, writeOutputs } from './shared/run.js';
+import {
+  applyCommonOption,
+  commonDefaults,
+  intArg,
+  machineInfo,
+  optionOf,
+  rewriteReport,
+  writeOutputs,
+} from './shared/run.js';
+import type { CommonOptions } from './shared/run.js';
 
 const USAGE = `npm run bench:attacher -- [options]
   --attacher-cmd="CMD"      attacher command; upstream flags are appended (default: node + a fresh bundle of src/)
@@ -29,49 +37,24 @@ const USAGE = `npm run bench:attacher -- [options]
   --quick                   = --counts=100 --memory-volumes=1000
   --report=DIR              only rewrite DIR/report.md and DIR/chart.svg from DIR/results.json`;
 
-interface Options {
+interface Options extends CommonOptions {
   attacherCmd?: string;
   compareGo: boolean;
-  counts: number[];
-  qps: QpsSetting[];
   newDuringDetach: number;
   newAfterMs: number;
-  memoryVolumes: number;
   workers: number;
-  concurrency: number;
-  stallS: number;
-  timeout: string;
-  out: string;
-  reportOnly?: string;
 }
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = {
+    ...commonDefaults('bench/results-attacher'),
     compareGo: false,
-    counts: [100, 1000],
-    qps: [
-      { qps: 5, burst: 10 },
-      { qps: 1000, burst: 2000 },
-    ],
     newDuringDetach: 10,
     newAfterMs: 0,
-    memoryVolumes: 10_000,
     workers: 10,
-    concurrency: 16,
-    stallS: 60,
-    timeout: '15s',
-    out: 'bench/results-attacher',
   };
   for (const arg of argv) {
-    if (arg === '--help' || arg === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    }
-    if (arg === '--quick') {
-      opts.counts = [100];
-      opts.memoryVolumes = 1000;
-      continue;
-    }
+    if (applyCommonOption(opts, arg, USAGE)) continue;
     if (arg === '--compare-go') {
       opts.compareGo = true;
       continue;
@@ -81,38 +64,14 @@ function parseArgs(argv: string[]): Options {
       case 'attacher-cmd':
         opts.attacherCmd = value;
         break;
-      case 'counts':
-        opts.counts = value.split(',').map((v) => intArg(v, key));
-        break;
-      case 'qps':
-        opts.qps = qpsArg(value, key);
-        break;
       case 'new-during-detach':
         opts.newDuringDetach = intArg(value, key);
         break;
       case 'new-after-ms':
         opts.newAfterMs = intArg(value, key);
         break;
-      case 'memory-volumes':
-        opts.memoryVolumes = intArg(value, key);
-        break;
       case 'workers':
         opts.workers = intArg(value, key);
-        break;
-      case 'concurrency':
-        opts.concurrency = intArg(value, key);
-        break;
-      case 'stall-timeout':
-        opts.stallS = intArg(value, key);
-        break;
-      case 'timeout':
-        opts.timeout = value;
-        break;
-      case 'out':
-        opts.out = value;
-        break;
-      case 'report':
-        opts.reportOnly = value;
         break;
       default:
         throw new Error(`unknown option --${key}\n${USAGE}`);

@@ -9,7 +9,16 @@ import { runMemory } from './provisioner/memory.js';
 import type { BenchResults } from './provisioner/report.js';
 import { chart, markdownReport } from './provisioner/report.js';
 import { runThroughput } from './provisioner/scenario.js';
-import { intArg, machineInfo, optionOf, qpsArg, rewriteReport, writeOutputs } from './shared/run.js';
+import {
+  applyCommonOption,
+  commonDefaults,
+  intArg,
+  machineInfo,
+  optionOf,
+  rewriteReport,
+  writeOutputs,
+} from './shared/run.js';
+import type { CommonOptions } from './shared/run.js';
 import { splitCommand } from './shared/sidecar-process.js';
 
 const USAGE = `npm run bench -- [options]
@@ -25,74 +34,22 @@ const USAGE = `npm run bench -- [options]
   --quick                   = --counts=100 --memory-volumes=1000
   --report=DIR              only rewrite DIR/report.md and DIR/chart.svg from DIR/results.json`;
 
-interface Options {
+interface Options extends CommonOptions {
   provisionerCmd?: string;
-  counts: number[];
-  qps: { qps: number; burst: number }[];
-  memoryVolumes: number;
   floorVolumes: number;
-  concurrency: number;
-  stallS: number;
-  timeout: string;
-  out: string;
-  reportOnly?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = {
-    counts: [100, 1000],
-    qps: [
-      { qps: 5, burst: 10 },
-      { qps: 1000, burst: 2000 },
-    ],
-    memoryVolumes: 10_000,
-    floorVolumes: 500,
-    concurrency: 16,
-    stallS: 60,
-    timeout: '15s',
-    out: 'bench/results',
-  };
+  const opts: Options = { ...commonDefaults('bench/results'), floorVolumes: 500 };
   for (const arg of argv) {
-    if (arg === '--help' || arg === '-h') {
-      console.log(USAGE);
-      process.exit(0);
-    }
-    if (arg === '--quick') {
-      opts.counts = [100];
-      opts.memoryVolumes = 1000;
-      continue;
-    }
+    if (applyCommonOption(opts, arg, USAGE)) continue;
     const [key, value] = optionOf(arg, USAGE);
     switch (key) {
       case 'provisioner-cmd':
         opts.provisionerCmd = value;
         break;
-      case 'counts':
-        opts.counts = value.split(',').map((v) => intArg(v, key));
-        break;
-      case 'qps':
-        opts.qps = qpsArg(value, key);
-        break;
-      case 'memory-volumes':
-        opts.memoryVolumes = intArg(value, key);
-        break;
       case 'floor-volumes':
         opts.floorVolumes = intArg(value, key);
-        break;
-      case 'concurrency':
-        opts.concurrency = intArg(value, key);
-        break;
-      case 'stall-timeout':
-        opts.stallS = intArg(value, key);
-        break;
-      case 'timeout':
-        opts.timeout = value;
-        break;
-      case 'out':
-        opts.out = value;
-        break;
-      case 'report':
-        opts.reportOnly = value;
         break;
       default:
         throw new Error(`unknown option --${key}\n${USAGE}`);

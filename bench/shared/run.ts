@@ -66,3 +66,76 @@ export function rewriteReport<R>(dir: string, render: Renderers<R>): void {
   writeFileSync(join(dir, 'report.md'), render.report(saved));
   writeFileSync(join(dir, 'chart.svg'), render.chart(saved));
 }
+
+/** The options every sidecar bench takes: cells, QPS settings, memory scenario, load and output. */
+export interface CommonOptions {
+  counts: number[];
+  qps: QpsSetting[];
+  memoryVolumes: number;
+  concurrency: number;
+  stallS: number;
+  timeout: string;
+  out: string;
+  reportOnly?: string;
+}
+
+export function commonDefaults(out: string): CommonOptions {
+  return {
+    counts: [100, 1000],
+    qps: [
+      { qps: 5, burst: 10 },
+      { qps: 1000, burst: 2000 },
+    ],
+    memoryVolumes: 10_000,
+    concurrency: 16,
+    stallS: 60,
+    timeout: '15s',
+    out,
+  };
+}
+
+/**
+ * Applies one shared option (`--help` and `--quick` included); false when arg is the bench's own, which it then
+ * parses itself.
+ */
+export function applyCommonOption(opts: CommonOptions, arg: string, usage: string): boolean {
+  if (arg === '--help' || arg === '-h') {
+    console.log(usage);
+    process.exit(0);
+  }
+  if (arg === '--quick') {
+    opts.counts = [100];
+    opts.memoryVolumes = 1000;
+    return true;
+  }
+  if (!arg.startsWith('--') || !arg.includes('=')) return false;
+  const [key, value] = optionOf(arg, usage);
+  switch (key) {
+    case 'counts':
+      opts.counts = value.split(',').map((v) => intArg(v, key));
+      return true;
+    case 'qps':
+      opts.qps = qpsArg(value, key);
+      return true;
+    case 'memory-volumes':
+      opts.memoryVolumes = intArg(value, key);
+      return true;
+    case 'concurrency':
+      opts.concurrency = intArg(value, key);
+      return true;
+    case 'stall-timeout':
+      opts.stallS = intArg(value, key);
+      return true;
+    case 'timeout':
+      opts.timeout = value;
+      return true;
+    case 'out':
+      opts.out = value;
+      return true;
+    case 'report':
+      opts.reportOnly = value;
+      return true;
+    default:
+      return false;
+  }
+}
