@@ -91,12 +91,10 @@ function written(obj: V1VolumeAttachment | V1PersistentVolume): unknown {
   const parsed = JSON.parse(text) as {
     metadata: { managedFields?: { manager?: string; operation?: string; subresource?: string }[] };
   };
-  // Who wrote which part, without the field sets' times.
-  parsed.metadata.managedFields = parsed.metadata.managedFields?.map(({ manager, operation, subresource }) => ({
-    manager,
-    operation,
-    ...(subresource ? { subresource } : {}),
-  }));
+  // Who wrote which part, as a set: the entries' order follows the timing of the writes.
+  parsed.metadata.managedFields = parsed.metadata.managedFields
+    ?.map(({ manager, operation, subresource }) => ({ manager, operation, ...(subresource ? { subresource } : {}) }))
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   return parsed;
 }
 
