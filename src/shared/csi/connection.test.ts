@@ -8,6 +8,7 @@ import type { InfoLogger } from '../log/logger.js';
 import { Logger } from '../log/logger.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { CsiTestDriver } from '../testing/csi-test-driver.js';
+import { FakeClock } from '../testing/fake-clock.js';
 import { CsiConnection, exitOnConnectionLoss } from './connection.js';
 import { CsiOperationMetrics } from './metrics.js';
 import { CsiRpcError } from './status.js';
@@ -85,39 +86,92 @@ describe('CsiConnection', () => {
     await expect(conn.call('Probe', {})).resolves.toEqual({ ready: true });
   });
 
-  it('gives up after connectTimeoutMs with an error naming the address', async () => {
-    const driver = new CsiTestDriver();
-    cleanups.push(() => driver.stop());
-    const started = Date.now();
-    await expect(connect(driver, { connectTimeoutMs: 400 })).rejects.toThrow(
-      new RegExp(`failed to connect to CSI driver at ${driver.address} within 400 ms`),
-    );
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(390);
-    expect(elapsed).toBeLessThan(2000);
-  });
+  describe('waiting for the driver on the injected clock', () => {
+    // Upstream's defaults: give up after 30 s, `Still connecting` every 10 s.
+    function connectWithoutDriver(clock: FakeClock): {
+      driver: CsiTestDriver;
+      lines: string[];
+      stillConnecting: () => string[];
+      outcome: () => unknown;
+    } {
+      const driver = new CsiTestDriver();
+      cleanups.push(() => driver.stop());
+      const { logger, lines } = captureLogger(0);
+      // A test that stops before the give-up time still ends the wait (and closes the channel).
+      const controller = new AbortController();
+      cleanups.push(() => controller.abort());
+      let settled: { value: unknown } | undefined;
+      CsiConnection.connect({ address: driver.address, logger, clock, signal: controller.signal }).then(
+        (conn) => {
+          conn.close();
+          settled = { value: conn };
+        },
+        (err: unknown) => {
+          settled = { value: err };
+        },
+      );
+      return {
+        driver,
+        lines,
+        stillConnecting: () => lines.filter((l) => l.includes('"Still connecting"')),
+        outcome: () => settled?.value,
+      };
+    }
 
-  it('logs Still connecting with the address while waiting', async () => {
-    const driver = new CsiTestDriver();
-    cleanups.push(() => driver.stop());
-    const { logger, lines } = captureLogger(0);
-    await expect(
-      connect(driver, { logger, connectTimeoutMs: 1_000, stillConnectingIntervalMs: 100 }),
-    ).rejects.toThrow();
-    const still = lines.filter((l) => l.includes('"Still connecting"'));
-    // Roughly one line per interval; loose bounds keep a loaded CI machine from flaking.
-    expect(still.length).toBeGreaterThanOrEqual(2);
-    expect(still.length).toBeLessThanOrEqual(11);
-    expect(still[0]).toContain(`address="${driver.address}"`);
-    expect(still[0]).toMatch(/^W/);
-  });
+    it('logs Still connecting with the address every 10 s', async () => {
+      const clock = new FakeClock();
+      const { driver, stillConnecting } = connectWithoutDriver(clock);
+      await clock.advance(9_999);
+      expect(stillConnecting()).toHaveLength(0);
+      await clock.advance(1);
+      expect(stillConnecting()).toHaveLength(1);
+      expect(stillConnecting()[0]).toMatch(/^W/);
+      expect(stillConnecting()[0]).toContain(`address="${driver.address}"`);
+      await clock.advance(10_000);
+      expect(stillConnecting()).toHaveLength(2);
+    });
 
-  it('stops waiting when the signal aborts', async () => {
-    const driver = new CsiTestDriver();
-    cleanups.push(() => driver.stop());
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('shutting down')), 100);
-    await expect(connect(driver, { connectTimeoutMs: 0, signal: controller.signal })).rejects.toThrow('shutting down');
+    it('gives up at exactly 30 s naming the address and channel state, then logs nothing more', async () => {
+      const clock = new FakeClock();
+      const { driver, lines, stillConnecting, outcome } = connectWithoutDriver(clock);
+      await clock.advance(29_999);
+      expect(outcome()).toBeUndefined();
+      await clock.advance(1);
+      const err = outcome();
+      expect(err).toBeInstanceOf(Error);
+      const message = (err as Error).message;
+      expect(message.startsWith(`failed to connect to CSI driver at ${driver.address} within 30000 ms `)).toBe(true);
+      expect(message).toMatch(/ \(channel state (CONNECTING|TRANSIENT_FAILURE)\)$/);
+      expect(stillConnecting()).toHaveLength(2);
+      // Closing the channel on rejection woke the pending state watcher; neither it nor a timer may log again.
+      expect(clock.pending()).toBe(0);
+      const logged = lines.length;
+      await clock.advance(60_000);
+      expect(lines).toHaveLength(logged);
+    });
+
+    it('cancels its timers once the channel is READY', async () => {
+      const driver = await startDriver();
+      const clock = new FakeClock();
+      const { logger, lines } = captureLogger(0);
+      await connect(driver, { logger, clock });
+      expect(clock.pending()).toBe(0);
+      await clock.advance(60_000);
+      expect(lines.filter((l) => l.includes('"Still connecting"'))).toEqual([]);
+    });
+
+    it('stops waiting and cancels its timers when the signal aborts', async () => {
+      const driver = new CsiTestDriver();
+      cleanups.push(() => driver.stop());
+      const clock = new FakeClock();
+      const controller = new AbortController();
+      const pending = connect(driver, { connectTimeoutMs: 0, signal: controller.signal, clock });
+      await clock.advance(5_000);
+      expect(clock.pending()).toBe(1);
+      controller.abort(new Error('shutting down'));
+      await expect(pending).rejects.toThrow('shutting down');
+      expect(clock.pending()).toBe(0);
+    });
   });
 
   it('rejects onConnectionLoss for non-unix addresses like csi-lib-utils', async () => {

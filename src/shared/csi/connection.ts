@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import type { ChannelOptions, ServiceError } from '@grpc/grpc-js';
 import { Client, Metadata, connectivityState, credentials, status } from '@grpc/grpc-js';
+import type { Clock, TimerHandle } from '../clock/clock.js';
+import { realClock } from '../clock/clock.js';
 import type { Logger } from '../log/logger.js';
 import type { CsiAddress } from './address.js';
 import { normalizeCsiAddress } from './address.js';
@@ -44,6 +46,8 @@ export interface CsiConnectOptions {
   maxLogLength?: number;
   /** How often `Still connecting` is logged while waiting. Default 10 s. */
   stillConnectingIntervalMs?: number;
+  /** Times the wait for the driver (give-up and `Still connecting`). Default realClock. */
+  clock?: Clock;
 }
 
 export interface CsiCallOptions {
@@ -58,6 +62,14 @@ export interface CsiCallOptions {
 /** The part of a connection that rpc helpers and sidecar logic use; small enough to fake. */
 export interface CsiCaller {
   call<M extends CsiMethod>(method: M, request: CsiRequestInit<M>, options?: CsiCallOptions): Promise<CsiResponse<M>>;
+}
+
+interface WaitOptions {
+  clock: Clock;
+  /** 0 waits forever. */
+  timeoutMs: number;
+  logIntervalMs: number;
+  signal: AbortSignal | undefined;
 }
 
 interface ConnectionParts {
@@ -111,11 +123,12 @@ export class CsiConnection implements CsiCaller {
       maxLogLength: options.maxLogLength ?? 0,
     });
     try {
-      await connection.waitUntilReady(
-        options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-        options.stillConnectingIntervalMs ?? STILL_CONNECTING_INTERVAL_MS,
-        options.signal,
-      );
+      await connection.waitUntilReady({
+        clock: options.clock ?? realClock,
+        timeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        logIntervalMs: options.stillConnectingIntervalMs ?? STILL_CONNECTING_INTERVAL_MS,
+        signal: options.signal,
+      });
     } catch (err) {
       connection.close();
       throw err;
@@ -141,6 +154,7 @@ export class CsiConnection implements CsiCaller {
       });
     }
     const timeoutMs = options.timeoutMs ?? this.callTimeoutMs;
+    // Real time, not the injected clock: grpc-js checks call deadlines against the wall clock.
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     const started = performance.now();
     const { signal } = options;
@@ -205,45 +219,49 @@ export class CsiConnection implements CsiCaller {
     return `${text.slice(0, max)} [response body too large, log capped to ${max} chars]`;
   }
 
-  private waitUntilReady(timeoutMs: number, logIntervalMs: number, signal: AbortSignal | undefined): Promise<void> {
+  private waitUntilReady({ clock, timeoutMs, logIntervalMs, signal }: WaitOptions): Promise<void> {
     const channel = this.client.getChannel();
-    const giveUpAt = timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
-    let nextLogAt = Date.now() + logIntervalMs;
 
     return new Promise<void>((resolve, reject) => {
       let settled = false;
+      let giveUp: TimerHandle | undefined;
+      let stillConnecting: TimerHandle | undefined;
       const settle = (err?: unknown): void => {
         if (settled) return;
         settled = true;
+        giveUp?.cancel();
+        stillConnecting?.cancel();
         signal?.removeEventListener('abort', onAbort);
         if (err === undefined) resolve();
         else reject(err);
       };
-      // The caller closes the channel on rejection, which also wakes the pending watcher.
+      // The caller closes the channel on rejection; that wakes the pending watcher, which then finds settled set.
       const onAbort = (): void => settle(abortReason(signal));
+      const onGiveUp = (): void => {
+        const state = channel.getConnectivityState(false);
+        settle(
+          new Error(
+            `failed to connect to CSI driver at ${this.address.target} within ${timeoutMs} ms ` +
+              `(channel state ${connectivityState[state]})`,
+          ),
+        );
+      };
+      const logStillConnecting = (): void => {
+        this.logger.warn('Still connecting', { address: this.address.target });
+        stillConnecting = clock.after(logIntervalMs, logStillConnecting);
+      };
       const step = (): void => {
         if (settled) return;
         // tryToConnect: an IDLE channel only dials when asked.
         const state = channel.getConnectivityState(true);
         if (state === connectivityState.READY) return settle();
         if (state === connectivityState.SHUTDOWN) return settle(new Error('CSI connection closed while connecting'));
-        const now = Date.now();
-        if (now >= giveUpAt) {
-          return settle(
-            new Error(
-              `failed to connect to CSI driver at ${this.address.target} within ${timeoutMs} ms ` +
-                `(channel state ${connectivityState[state]})`,
-            ),
-          );
-        }
-        if (now >= nextLogAt) {
-          this.logger.warn('Still connecting', { address: this.address.target });
-          nextLogAt = now + logIntervalMs;
-        }
-        channel.watchConnectivityState(state, Math.min(giveUpAt, nextLogAt), step);
+        channel.watchConnectivityState(state, Infinity, step);
       };
       if (signal?.aborted) return settle(abortReason(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs > 0) giveUp = clock.after(timeoutMs, onGiveUp);
+      stillConnecting = clock.after(logIntervalMs, logStillConnecting);
       step();
     });
   }

@@ -9,7 +9,8 @@ import { CsiOperationMetrics } from '../csi/metrics.js';
 import { EventBroadcaster } from '../events/event-broadcaster.js';
 import { objectReference } from '../events/event-recorder.js';
 import { coreV1EventSink } from '../events/event-sink.js';
-import { DiagnosticsServer, metricsHandler } from '../http/diagnostics-server.js';
+import { DiagnosticsServer } from '../http/diagnostics-server.js';
+import { metricsHandler } from '../http/metrics-handler.js';
 import { leaderElectionHealthHandler } from '../http/leader-election-health.js';
 import { createKubeClient } from '../kube/client.js';
 import type { KubeClient } from '../kube/client.js';
@@ -94,6 +95,7 @@ export async function runControllerSidecar(options: RunControllerSidecarOptions)
     metrics: csiMetrics,
     onConnectionLoss: exitOnConnectionLoss({ logger }),
     ...(options.maxGrpcLogLength !== undefined ? { maxLogLength: options.maxGrpcLogLength } : {}),
+    clock: realClock,
     signal,
   });
   const driver = await discoverDriver({
