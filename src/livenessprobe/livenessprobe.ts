@@ -1,7 +1,8 @@
 import { CsiConnection } from '../shared/csi/connection.js';
 import { CsiOperationMetrics } from '../shared/csi/metrics.js';
 import { getDriverName } from '../shared/csi/rpc.js';
-import { DiagnosticsServer, metricsHandler } from '../shared/http/diagnostics-server.js';
+import { DiagnosticsServer } from '../shared/http/diagnostics-server.js';
+import { metricsHandler } from '../shared/http/metrics-handler.js';
 import type { Logger } from '../shared/log/logger.js';
 import { createMetricsRegistry } from '../shared/metrics/registry.js';
 import type { LivenessProbeFlags } from './flags.js';

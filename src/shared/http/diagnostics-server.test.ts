@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Counter } from 'prom-client';
 import { discardLogger } from '../log/logger.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
-import { DiagnosticsServer, metricsHandler, writeText } from './diagnostics-server.js';
+import { DiagnosticsServer, writeText } from './diagnostics-server.js';
+import { metricsHandler } from './metrics-handler.js';
 import { parseListenAddress } from './listen-address.js';
 import { leaderElectionHealthHandler } from './leader-election-health.js';
 
