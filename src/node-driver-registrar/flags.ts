@@ -1,0 +1,73 @@
+import { automaxprocsFlag, loggingFlags } from '../shared/flags/logging-flags.js';
+import { boolFlag, durationFlag, intFlag, stringFlag } from '../shared/flags/flag-set.js';
+import type { FlagValues } from '../shared/flags/flag-set.js';
+
+/** The deprecated `--mode` value that only ever checked a file written by old releases; a no-op since v2.9. */
+export const registrationProbeMode = 'kubelet-registration-probe';
+
+/** Upstream node-driver-registrar's flags (Go flag syntax), then the ones this project adds. */
+export const registrarFlags = {
+  connectionTimeout: durationFlag('connection-timeout', '0s', 'The --connection-timeout flag is deprecated'),
+  timeout: durationFlag(
+    'timeout',
+    '1s',
+    "Deadline of the driver's GetPluginInfo at start-up and of the /healthz check's GetInfo on the registration socket.",
+  ),
+  csiAddress: stringFlag(
+    'csi-address',
+    '/run/csi/socket',
+    'Path of the CSI driver socket that the node-driver-registrar will connect to.',
+  ),
+  pluginRegistrationPath: stringFlag(
+    'plugin-registration-path',
+    '/registration',
+    'Path to Kubernetes plugin registration directory.',
+  ),
+  kubeletRegistrationPath: stringFlag(
+    'kubelet-registration-path',
+    '',
+    'Path of the CSI driver socket on the Kubernetes host machine.',
+  ),
+  healthPort: intFlag(
+    'health-port',
+    0,
+    '(deprecated) TCP port for healthz requests. Set to 0 to disable the healthz server. Only one of `--health-port` and `--http-endpoint` can be set.',
+  ),
+  httpEndpoint: stringFlag(
+    'http-endpoint',
+    '',
+    'TCP address of the HTTP server for /healthz (whether the registration socket exists and answers) and /readyz (example: `:8080`). Empty disables the server. Only one of `--health-port` and `--http-endpoint` can be set.',
+  ),
+  showVersion: boolFlag('version', false, 'Show version.'),
+  mode: stringFlag(
+    'mode',
+    '',
+    `DEPRECATED. ${registrationProbeMode} exits 0 at once without registering; any other value registers with kubelet.`,
+  ),
+  enablePprof: boolFlag(
+    'enable-pprof',
+    false,
+    "Accepted for compatibility: Go's /debug/pprof endpoints do not exist in Node.js, so this only logs a warning (use node --inspect or heap snapshots).",
+  ),
+  pluginInfoWait: durationFlag(
+    'plugin-info-wait',
+    '0s',
+    'Not an upstream flag. How long to keep retrying GetPluginInfo at start-up when the driver fails or is slower than --timeout (each attempt still under --timeout). 0 exits 1 on the first failure, as upstream.',
+  ),
+  ...loggingFlags,
+  ...automaxprocsFlag,
+};
+
+export type RegistrarFlags = FlagValues<typeof registrarFlags>;
+
+/**
+ * The HTTP listen address from `--health-port` / `--http-endpoint`, undefined when neither is set; throws with
+ * upstream's message when both are.
+ */
+export function healthListenAddress(flags: Pick<RegistrarFlags, 'healthPort' | 'httpEndpoint'>): string | undefined {
+  if (flags.healthPort > 0 && flags.httpEndpoint !== '') {
+    throw new Error('Only one of `--health-port` and `--http-endpoint` can be set');
+  }
+  if (flags.healthPort > 0) return `:${flags.healthPort}`;
+  return flags.httpEndpoint === '' ? undefined : flags.httpEndpoint;
+}
