@@ -7,7 +7,8 @@ import type { Logger } from '../shared/log/logger.js';
 import { createMetricsRegistry } from '../shared/metrics/registry.js';
 import type { LivenessProbeFlags } from './flags.js';
 import { resolveListeners } from './flags.js';
-import { HealthProbe } from './health-probe.js';
+import { HealthProbe } from '../shared/liveness/health-probe.js';
+import { serveLivenessProbe } from '../shared/liveness/liveness-server.js';
 
 export interface LivenessProbeOptions {
   flags: LivenessProbeFlags;
@@ -47,13 +48,10 @@ export async function runLivenessProbe(options: LivenessProbeOptions): Promise<v
     logger,
     metrics,
   });
-  const servers: DiagnosticsServer[] = [];
-  signal.addEventListener('abort', () => void Promise.all(servers.map((s) => s.close())), { once: true });
-
   if (listeners.separateMetricsAddress !== undefined) {
     const metricsServer = new DiagnosticsServer({ address: listeners.separateMetricsAddress, logger });
     metricsServer.handle(flags.metricsPath, metricsHandler(registry));
-    servers.push(metricsServer);
+    signal.addEventListener('abort', () => void metricsServer.close(), { once: true });
     logger.info('Separate metrics ServeMux listening', { address: listeners.separateMetricsAddress });
     try {
       await metricsServer.listen();
@@ -66,13 +64,14 @@ export async function runLivenessProbe(options: LivenessProbeOptions): Promise<v
     }
   }
 
-  const server = new DiagnosticsServer({ address: listeners.healthAddress, logger });
-  if (listeners.metricsOnHealthServer) server.handle(flags.metricsPath, metricsHandler(registry));
-  server.handle('/healthz', probe.handle);
-  servers.push(server);
-  logger.info('ServeMux listening', { address: listeners.healthAddress });
   try {
-    await server.listen();
+    await serveLivenessProbe({
+      address: listeners.healthAddress,
+      probe,
+      metrics: listeners.metricsOnHealthServer ? { registry, path: flags.metricsPath } : undefined,
+      logger,
+      signal,
+    });
   } catch (err) {
     // Upstream logs and returns from main here, i.e. exits 0.
     logger.error(err, 'Failed to start http server');

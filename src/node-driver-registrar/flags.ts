@@ -54,6 +54,21 @@ export const registrarFlags = {
     '0s',
     'Not an upstream flag. How long to keep retrying GetPluginInfo at start-up when the driver fails or is slower than --timeout (each attempt still under --timeout). 0 exits 1 on the first failure, as upstream.',
   ),
+  livenessHttpEndpoint: stringFlag(
+    'liveness-http-endpoint',
+    '',
+    "Not an upstream flag. Also serve the driver's liveness probe here, as livenessprobe's --http-endpoint does (/healthz calls the driver's Probe; metrics at --liveness-metrics-path), so that a node needs no livenessprobe container. Empty disables it.",
+  ),
+  livenessProbeTimeout: durationFlag(
+    'liveness-probe-timeout',
+    '3s',
+    "Not an upstream flag. livenessprobe's --probe-timeout for --liveness-http-endpoint: connecting to the driver plus its Probe call.",
+  ),
+  livenessMetricsPath: stringFlag(
+    'liveness-metrics-path',
+    '/metrics',
+    "Not an upstream flag. livenessprobe's --metrics-path for --liveness-http-endpoint; empty serves /healthz only and loads no metrics library.",
+  ),
   ...loggingFlags,
   ...automaxprocsFlag,
 };

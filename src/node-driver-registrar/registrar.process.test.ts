@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -198,5 +198,38 @@ describe('csi-node-driver-registrar process', () => {
     const proc = startRegistrar(['--version']);
     expect(await proc.waitForExit()).toBe(0);
     expect(proc.log).toBe('csi-node-driver-registrar test\n');
+  });
+});
+
+describe('csi-node-driver-registrar serving the driver liveness probe too', () => {
+  it("answers /healthz with the driver's Probe and serves livenessprobe's metrics, on a port of its own", async () => {
+    const livenessPort = await freePort();
+    const { driver, port } = await registered([`--liveness-http-endpoint=127.0.0.1:${livenessPort}`]);
+    await expect.poll(() => get(livenessPort, '/healthz').catch(() => undefined)).toEqual({ status: 200, body: 'ok' });
+    expect(driver.calls.filter((c) => c.method === 'Probe')).toHaveLength(1);
+    const metrics = await get(livenessPort, '/metrics');
+    expect(metrics.body).toContain(
+      `csi_sidecar_operations_seconds_count{driver_name="${TEST_DRIVER_NAME}",method_name="/csi.v1.Identity/Probe",grpc_status_code="OK"} 1`,
+    );
+    // The registration /healthz is unchanged on its own port.
+    expect(await get(port, '/healthz')).toEqual({ status: 200, body: 'ok' });
+    driver.fail('Probe', 14, 'driver is sick');
+    expect(await get(livenessPort, '/healthz')).toEqual({
+      status: 500,
+      body: 'rpc error: code = Unavailable desc = driver is sick',
+    });
+  });
+
+  it('with an empty --liveness-metrics-path serves /healthz only', async () => {
+    const livenessPort = await freePort();
+    await registered([`--liveness-http-endpoint=127.0.0.1:${livenessPort}`, '--liveness-metrics-path=']);
+    await expect.poll(() => get(livenessPort, '/healthz').catch(() => undefined)).toEqual({ status: 200, body: 'ok' });
+    expect((await get(livenessPort, '/metrics')).status).toBe(404);
+  });
+
+  it('runs without JIT and with a small young generation, set by the bundle itself', async () => {
+    const { proc } = await registered();
+    const cmdline = readFileSync(`/proc/${proc.pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline.slice(1, 3)).toEqual(['--jitless', '--max-semi-space-size=1']);
   });
 });

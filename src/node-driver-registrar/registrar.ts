@@ -101,6 +101,15 @@ export async function runRegistrar(options: RegistrarOptions): Promise<void> {
   signal.addEventListener('abort', () => void leave(0), { once: true });
   if (signal.aborted) return leave(0);
 
+  if (flags.livenessHttpEndpoint !== '') {
+    const { serveDriverLiveness } = await import('./liveness.js');
+    try {
+      await serveDriverLiveness({ flags, driverName: name, logger, signal });
+    } catch (err) {
+      logger.error(err, 'Failed to start the liveness probe server', { endpoint: flags.livenessHttpEndpoint });
+      return leave(1);
+    }
+  }
   if (httpAddress === undefined) {
     logger.info('Skipping HTTP server');
     return;

@@ -1,10 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { status } from '@grpc/grpc-js';
-import { CsiOperationMetrics } from '../shared/csi/metrics.js';
-import { Logger } from '../shared/log/logger.js';
-import { createMetricsRegistry } from '../shared/metrics/registry.js';
-import { CsiTestDriver, TEST_DRIVER_NAME } from '../shared/testing/csi-test-driver.js';
+import { CsiOperationMetrics } from '../csi/metrics.js';
+import { Logger } from '../log/logger.js';
+import { createMetricsRegistry } from '../metrics/registry.js';
+import { CsiTestDriver, TEST_DRIVER_NAME } from '../testing/csi-test-driver.js';
 import { HealthProbe } from './health-probe.js';
 
 const drivers: CsiTestDriver[] = [];

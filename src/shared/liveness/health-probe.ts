@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CsiConnection } from '../shared/csi/connection.js';
-import type { CsiConnectOptions } from '../shared/csi/connection.js';
-import type { CsiOperationMetrics } from '../shared/csi/metrics.js';
-import { probe } from '../shared/csi/rpc.js';
-import { writeText } from '../shared/http/diagnostics-server.js';
-import type { Logger } from '../shared/log/logger.js';
+import { CsiConnection } from '../csi/connection.js';
+import type { CsiConnectOptions } from '../csi/connection.js';
+import type { CsiOperationMetrics } from '../csi/metrics.js';
+import { probe } from '../csi/rpc.js';
+import { writeText } from '../http/diagnostics-server.js';
+import type { Logger } from '../log/logger.js';
 
 export interface HealthProbeOptions {
   csiAddress: string;
