@@ -4,11 +4,13 @@
 import { attacherFlags } from '../src/external-attacher/flags.js';
 import { provisionerFlags } from '../src/external-provisioner/flags.js';
 import { livenessProbeFlags } from '../src/livenessprobe/flags.js';
+import { registrarFlags } from '../src/node-driver-registrar/flags.js';
 import { formatFlagTable } from '../src/shared/flags/flag-set.js';
 
 export const flagTables: Record<string, string> = {
   'csi-provisioner': formatFlagTable(provisionerFlags, 'pflag'),
   'csi-attacher': formatFlagTable(attacherFlags, 'go'),
+  'csi-node-driver-registrar': formatFlagTable(registrarFlags, 'go'),
   livenessprobe: formatFlagTable(livenessProbeFlags, 'go'),
 };
 

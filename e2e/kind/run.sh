@@ -2,8 +2,8 @@
 # Opt-in end-to-end run on kind for machines with Docker and internet access (never part of CI here):
 # builds the images of the sidecars implemented so far from images/Dockerfile, creates a kind cluster,
 # deploys the upstream hostpath CSI driver with those images and our RBAC in place of upstream's, and
-# checks that a claim is provisioned, attached (via a pod) and deleted. csi-node-driver-registrar
-# stays upstream's until it is implemented (ours refuses to start).
+# checks that a claim is provisioned, attached (via a pod) and deleted. The node plugin keeps upstream's
+# csi-node-driver-registrar: this script does not swap that image yet.
 #
 # Usage: e2e/kind/run.sh [--keep]     (--keep leaves the cluster running)
 # Env:   KIND_NODE_IMAGE (default kindest/node:v1.36.3), HOSTPATH_VERSION (default v1.18.0), TAG (default e2e)

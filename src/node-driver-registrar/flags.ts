@@ -7,7 +7,11 @@ export const registrationProbeMode = 'kubelet-registration-probe';
 
 /** Upstream node-driver-registrar's flags (Go flag syntax), then the ones this project adds. */
 export const registrarFlags = {
-  connectionTimeout: durationFlag('connection-timeout', '0s', 'The --connection-timeout flag is deprecated'),
+  connectionTimeout: durationFlag(
+    'connection-timeout',
+    '0s',
+    'Deprecated and ignored (a notice is logged when it is set).',
+  ),
   timeout: durationFlag(
     'timeout',
     '1s',
@@ -16,29 +20,29 @@ export const registrarFlags = {
   csiAddress: stringFlag(
     'csi-address',
     '/run/csi/socket',
-    'Path of the CSI driver socket that the node-driver-registrar will connect to.',
+    'Unix socket of the CSI driver, as mounted in this container.',
   ),
   pluginRegistrationPath: stringFlag(
     'plugin-registration-path',
     '/registration',
-    'Path to Kubernetes plugin registration directory.',
+    "Directory, as mounted in this container, where kubelet's plugin watcher looks for registration sockets (on the host usually /var/lib/kubelet/plugins_registry).",
   ),
   kubeletRegistrationPath: stringFlag(
     'kubelet-registration-path',
     '',
-    'Path of the CSI driver socket on the Kubernetes host machine.',
+    'Required. The CSI driver socket as kubelet on the host reaches it (e.g. /var/lib/kubelet/plugins/<driver>/csi.sock); handed to kubelet as the endpoint.',
   ),
   healthPort: intFlag(
     'health-port',
     0,
-    '(deprecated) TCP port for healthz requests. Set to 0 to disable the healthz server. Only one of `--health-port` and `--http-endpoint` can be set.',
+    '(deprecated) Serve /healthz on this TCP port on all addresses; 0 disables it. Cannot be combined with --http-endpoint.',
   ),
   httpEndpoint: stringFlag(
     'http-endpoint',
     '',
-    'TCP address of the HTTP server for /healthz (whether the registration socket exists and answers) and /readyz (example: `:8080`). Empty disables the server. Only one of `--health-port` and `--http-endpoint` can be set.',
+    'TCP address of the HTTP server for /healthz (whether the registration socket exists and answers) and /readyz (example: `:9809`). Empty disables the server. Cannot be combined with --health-port.',
   ),
-  showVersion: boolFlag('version', false, 'Show version.'),
+  showVersion: boolFlag('version', false, 'Print the program name and version, then exit.'),
   mode: stringFlag(
     'mode',
     '',
