@@ -24,11 +24,11 @@ const leanSidecars = new Set<string>([sidecarEntries['csi-node-driver-registrar'
 
 /**
  * Restarts the process in place (execve keeps the pid, so a container runtime sees nothing) with leanNodeFlags,
- * before any bundled module loads, so `node bundle.mjs` runs lean wherever it is started. A command line that sets
- * --jitless or --no-jitless itself is left as it is.
+ * before any bundled module loads, so `node bundle.mjs` runs lean wherever it is started. It costs about 60 ms of
+ * start-up; a command line or NODE_OPTIONS that sets --jitless or --no-jitless itself is left as it is.
  */
 const leanRestart =
-  "if(typeof process.execve==='function'&&!process.execArgv.some(a=>a==='--jitless'||a==='--no-jitless')){" +
+  "if(typeof process.execve==='function'&&![...process.execArgv,...(process.env.NODE_OPTIONS??'').split(' ')].some(a=>a==='--jitless'||a==='--no-jitless')){" +
   `process.execve(process.execPath,[process.execPath,...${JSON.stringify(leanNodeFlags)},...process.execArgv,process.argv[1],...process.argv.slice(2)],process.env)}`;
 
 /** esbuild settings shared by `npm run build` and the tests that spawn a bundle. */
