@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Quick health check of the binaries built by build.sh: versions, etcd, kube-apiserver,
 # kube-controller-manager, mockdriver (+ hostpathplugin when built) against csi-sanity, fakekubelet
-# with fakeregistrar, and optionally a kubemark hollow kubelet registering a CSI driver.
+# with fakeregistrar, and optionally a kubemark hollow kubelet registering a CSI driver. The optional
+# binaries built from third-party sources (hostpathplugin, go-csi-node-driver-registrar,
+# go-livenessprobe) are checked when built and reported as SKIP (with build.sh's reason) when not.
 # Everything runs on loopback / unix sockets under a temp dir and is stopped on exit.
 #
 # Usage: bash e2e/infra/smoke.sh [--kubemark] [--full-sanity]
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
 with_kubemark=0 full_sanity=0
 for a in "$@"; do
   case "$a" in
@@ -77,6 +81,27 @@ for b in kube-apiserver kube-controller-manager kubemark etcd csi-sanity fakekub
 done
 h="$("$bin/fakeregistrar" -h 2>&1)"
 if grep -q -- -socket <<<"$h"; then ok "fakeregistrar -h"; else bad "fakeregistrar -h: $h"; fi
+# built NAME: true when build.sh built the optional binary NAME, else false and (the first time) a
+# SKIP line with build.sh's reason.
+declare -A skip_said=()
+built() {
+  [[ -x "$bin/$1" ]] && return 0
+  if [[ -z "${skip_said[$1]:-}" ]]; then
+    skip_said[$1]=1
+    echo "SKIP: $1 not built: $(cat "$bin/$1.unavailable" 2>/dev/null || echo "no $1.unavailable note either")"
+  fi
+  return 1
+}
+version_is() { # NAME VERSION: NAME --version must mention VERSION
+  local v
+  if v="$("$bin/$1" --version 2>&1)" && grep -qF -- " $2" <<<"$v"; then ok "$1 --version: ${v%%$'\n'*}"; else
+    bad "$1 --version (want $2): $v"
+  fi
+}
+built hostpathplugin && version_is hostpathplugin "$HOSTPATH_VERSION"
+built go-csi-node-driver-registrar && version_is go-csi-node-driver-registrar "$REGISTRAR_VERSION"
+# Upstream's livenessprobe has neither --version nor a version log line; it is checked below by
+# answering /healthz for mockdriver.
 
 echo "== etcd"
 cport="$(pick_port)" pport="$(pick_port)"
@@ -113,17 +138,22 @@ if wait_for 10 test -S "$tmp/mock.sock"; then
   mock_skip='ModifyVolume|invalid volume attribute class'
   sanity mock "unix://$tmp/mock.sock" --ginkgo.focus=Controller --ginkgo.skip="$mock_skip"
   ((full_sanity)) && sanity mock-all "unix://$tmp/mock.sock" --ginkgo.skip="$mock_skip"
+  if built go-livenessprobe; then
+    lport="$(pick_port)"
+    start go-livenessprobe "$bin/go-livenessprobe" --csi-address="$tmp/mock.sock" --http-endpoint="127.0.0.1:$lport"
+    if wait_for 15 curl -sf "http://127.0.0.1:$lport/healthz"; then
+      ok "go-livenessprobe /healthz for mockdriver: $(curl -s "http://127.0.0.1:$lport/healthz")"
+    else bad "go-livenessprobe /healthz"; tail -5 "$tmp/go-livenessprobe.log"; fi
+  fi
 else bad "mockdriver socket"; fi
 
-if [[ -x "$bin/hostpathplugin" ]]; then
+if built hostpathplugin; then
   echo "== hostpathplugin + csi-sanity"
   start hostpathplugin "$bin/hostpathplugin" --endpoint="unix://$tmp/hp.sock" --nodeid=n1 --statedir="$tmp/hp" -v=3
   if wait_for 10 test -S "$tmp/hp.sock"; then
     sanity hostpath "unix://$tmp/hp.sock" --ginkgo.focus=Controller
     ((full_sanity)) && sanity hostpath-all "unix://$tmp/hp.sock"
   else bad "hostpathplugin socket"; fi
-else
-  echo "SKIP: hostpathplugin not built: $(cat "$bin/hostpathplugin.unavailable" 2>/dev/null)"
 fi
 
 echo "== fakekubelet + fakeregistrar"
@@ -149,6 +179,15 @@ if wait_line 10 "$tmp/fakekubelet.log" '"event":"started"'; then
   if wait_line 15 "$tmp/fakekubelet.log" '"event":"deregistered"'; then
     ok "fakekubelet deregistered: $(grep -m1 '"deregistered"' "$tmp/fakekubelet.log")"
   else bad "fakekubelet deregistration"; cat "$tmp/fakekubelet.log"; fi
+  # Upstream's Go registrar takes over the mock driver's registration socket name: a second
+  # `registered` line for the mock driver (fakekubelet also calls NodeGetInfo through it).
+  if built go-csi-node-driver-registrar; then
+    start go-registrar "$bin/go-csi-node-driver-registrar" --csi-address="$tmp/mock.sock" \
+      --kubelet-registration-path="$tmp/mock.sock" --plugin-registration-path="$reg"
+    if wait_for 15 sh -c "test \$(grep -c '\"event\":\"registered\",\"time\":\"[^\"]*\",\"name\":\"io.kubernetes.storage.mock\"' '$tmp/fakekubelet.log') -ge 2"; then
+      ok "fakekubelet registered the mock driver through go-csi-node-driver-registrar: $(grep '"registered"' "$tmp/fakekubelet.log" | tail -1)"
+    else bad "go-csi-node-driver-registrar registration"; tail -5 "$tmp/fakekubelet.log" "$tmp/go-registrar.log"; fi
+  fi
 else bad "fakekubelet start"; cat "$tmp/fakekubelet.log"; fi
 
 echo "== kube-apiserver"
