@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { V1CSINode, V1Node, V1VolumeAttachment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsiConnection } from '../../src/shared/csi/connection.js';
@@ -6,7 +9,8 @@ import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
 import type { HollowKubelet } from '../fixture/cluster.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
-import { waitUntil } from '../fixture/managed-process.js';
+import { testBinDir } from '../fixture/binaries.js';
+import { ManagedProcess, waitUntil } from '../fixture/managed-process.js';
 import { MOCK_DRIVER, createMockVolumeWithPv } from '../fixture/mock-storage.js';
 
 // The whole node story on the local control plane: a hollow kubelet (kubemark: the real kubelet with a fake
@@ -133,6 +137,54 @@ describe('csi-node-driver-registrar with a hollow kubelet', () => {
     }
   });
 
+  it('registers the upstream hostpath driver beside it: CSINode lists both drivers, each with its own node ID', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hostpath-'));
+    const socket = join(dir, 'csi.sock');
+    const hostpath = new ManagedProcess({
+      name: 'hostpathplugin',
+      command: join(testBinDir(), 'hostpathplugin'),
+      args: [
+        '--drivername=hostpath.csi.k8s.io',
+        `--endpoint=unix://${socket}`,
+        `--nodeid=${nodeName}`,
+        `--statedir=${join(dir, 'state')}`,
+        '--enable-topology',
+        '--maxvolumespernode=9',
+      ],
+      logFile: join(dir, 'hostpathplugin.log'),
+    });
+    hostpath.start();
+    const second = new SidecarProcess(registrarBundle, [
+      `--csi-address=${socket}`,
+      `--kubelet-registration-path=${socket}`,
+      `--plugin-registration-path=${node.pluginRegistrationDir}`,
+    ]);
+    try {
+      await waitUntil(
+        'hostpath entry in CSINode',
+        async () => driversOf(await csiNode()).some((d) => d.name === 'hostpath.csi.k8s.io'),
+        60_000,
+      );
+      const drivers = driversOf(await csiNode());
+      expect(drivers.find((d) => d.name === 'hostpath.csi.k8s.io')).toMatchObject({
+        nodeID: nodeName,
+        topologyKeys: ['topology.hostpath.csi/node'],
+        allocatable: { count: 9 },
+      });
+      expect(drivers.find((d) => d.name === MOCK_DRIVER)?.nodeID).toBe(expected.nodeId);
+      const n = await k8sNode();
+      expect(JSON.parse(n.metadata?.annotations?.['csi.volume.kubernetes.io/nodeid'] ?? '{}')).toEqual({
+        [MOCK_DRIVER]: expected.nodeId,
+        'hostpath.csi.k8s.io': nodeName,
+      });
+      expect(n.metadata?.labels?.['topology.hostpath.csi/node']).toBe(nodeName);
+    } finally {
+      await second.stop();
+      await hostpath.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('SIGTERM: the socket goes and kubelet deregisters the driver from CSINode and the Node annotation', async () => {
     registrar.child.kill('SIGTERM');
     expect(await registrar.waitForExit()).toBe(0);
@@ -141,7 +193,8 @@ describe('csi-node-driver-registrar with a hollow kubelet', () => {
       async () => !driversOf(await csiNode()).some((d) => d.name === MOCK_DRIVER),
       60_000,
     );
-    expect((await k8sNode()).metadata?.annotations?.['csi.volume.kubernetes.io/nodeid']).toBeUndefined();
+    const ids = (await k8sNode()).metadata?.annotations?.['csi.volume.kubernetes.io/nodeid'];
+    expect(JSON.parse(ids ?? '{}')).not.toHaveProperty(MOCK_DRIVER);
   });
 
   it('a new registrar registers the driver again', async () => {
