@@ -9,11 +9,14 @@ export class SidecarProcess {
   private output = '';
   private readonly exited: Promise<number | null>;
 
-  constructor(bundle: string, args: string[], options: { nodeArgs?: string[] } = {}) {
-    const argv = [...(options.nodeArgs ?? []), bundle, ...args];
+  /** With `binary`, `bundle` is an executable run directly (a Go sidecar to compare with), not a script for node. */
+  constructor(bundle: string, args: string[], options: { nodeArgs?: string[]; binary?: boolean } = {}) {
     // A developer's exported KUBECONFIG would win over the test's --kubeconfig in csi-provisioner.
     const env = { ...process.env, KUBECONFIG: undefined };
-    this.child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const [command, argv] = options.binary
+      ? [bundle, args]
+      : [process.execPath, [...(options.nodeArgs ?? []), bundle, ...args]];
+    this.child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
