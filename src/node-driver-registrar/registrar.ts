@@ -1,16 +1,16 @@
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../shared/clock/clock.js';
 import { realClock } from '../shared/clock/clock.js';
 import { CsiConnection } from '../shared/csi/connection.js';
 import { NotASocketError, UnixSocketServer } from '../shared/grpc/unix-socket-server.js';
-import { DiagnosticsServer, writeText } from '../shared/http/diagnostics-server.js';
+import { DiagnosticsServer } from '../shared/http/diagnostics-server.js';
 import type { Logger } from '../shared/log/logger.js';
 import { sidecarVersion } from '../shared/version/version.js';
 import { driverName } from './driver-name.js';
 import type { RegistrarFlags } from './flags.js';
 import { healthListenAddress, registrationProbeMode } from './flags.js';
 import { RegistrationHealth } from './registration-health.js';
+import { RegistrationReadiness } from './registration-readiness.js';
 import { registrationService } from './registration-service.js';
 
 export interface RegistrarOptions {
@@ -70,7 +70,7 @@ export async function runRegistrar(options: RegistrarOptions): Promise<void> {
   logger.v(2).info('CSI driver name', { csiDriverName: name });
 
   const socketPath = join(flags.pluginRegistrationPath, `${name}-reg.sock`);
-  let registered = false;
+  const readiness = new RegistrationReadiness(socketPath);
   let server: UnixSocketServer | undefined;
   const leave = async (code: number, graceMs = 0): Promise<void> => {
     await server?.shutdown(graceMs);
@@ -80,7 +80,7 @@ export async function runRegistrar(options: RegistrarOptions): Promise<void> {
     driverName: name,
     endpoint: flags.kubeletRegistrationPath,
     logger,
-    onRegistered: () => (registered = true),
+    onRegistered: () => readiness.markRegistered(),
     // Upstream exits at once, before its answer and with the socket left behind. Here kubelet gets its answer
     // (the grace lets it leave), and the socket goes, which spares kubelet retries against a dead socket until the
     // container is back.
@@ -118,16 +118,7 @@ export async function runRegistrar(options: RegistrarOptions): Promise<void> {
   const http = new DiagnosticsServer({ address: httpAddress, logger });
   const health = new RegistrationHealth({ socketPath, driverName: name, timeoutMs: flags.timeout, logger });
   http.handle('/healthz', health.handle);
-  // Ready only once kubelet has accepted the plugin (kubernetes-csi/node-driver-registrar#41), so a DaemonSet
-  // rollout waits for real registrations rather than for a listening socket.
-  http.handle('/readyz', async (_req, res) => {
-    const present = await stat(socketPath).then(
-      (s) => s.isSocket(),
-      () => false,
-    );
-    if (registered && present) writeText(res, 200, 'ok');
-    else writeText(res, 503, present ? 'not registered by kubelet yet' : 'registration socket does not exist');
-  });
+  http.handle('/readyz', readiness.handle);
   signal.addEventListener('abort', () => void http.close(), { once: true });
   try {
     await http.listen();
