@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 // Per-process accounting from /proc (the machines run cgroup v1; /proc works everywhere). The provisioner command
 // may be a wrapper (a shell script, `npx …`), so CPU and RSS are summed over the process and its descendants.
@@ -66,6 +66,36 @@ export function rssKiB(root: number): number {
 /** Kernel-tracked peak RSS (VmHWM) of a process tree in KiB, summed over its processes. */
 export function hwmKiB(root: number): number {
   return processTree(root).reduce((sum, pid) => sum + statusKiB(pid, 'VmHWM'), 0);
+}
+
+/** Open file descriptors of a process tree (0 for a process that is gone). */
+export function openFds(root: number): number {
+  let count = 0;
+  for (const pid of processTree(root)) {
+    try {
+      count += readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return count;
+}
+
+/**
+ * Resets the kernel's peak RSS (VmHWM) of a process tree to its current RSS (`echo 5 > /proc/<pid>/clear_refs`,
+ * Linux 4.0+; needs the right to write there, e.g. root or the same user), so a later VmHWM is the peak of what
+ * happened since. False when the kernel refused.
+ */
+export function resetPeakRss(root: number): boolean {
+  let ok = true;
+  for (const pid of processTree(root)) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 /** Samples the RSS of a process tree every intervalMs and keeps the maximum (VmHWM misses short-lived children). */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +50,8 @@ export function optionOf(arg: string, usage: string): [string, string] {
 
 export interface Renderers<R> {
   report: (results: R) => string;
-  chart: (results: R) => string;
+  /** A bench without a chart leaves it out: no chart.svg is written. */
+  chart?: (results: R) => string;
 }
 
 /** Writes results.json, report.md and chart.svg into dir (after every scenario, so a long run can be inspected). */
@@ -57,14 +59,37 @@ export function writeOutputs<R>(dir: string, results: R, render: Renderers<R>): 
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(results, null, 1)}\n`);
   writeFileSync(join(dir, 'report.md'), render.report(results));
-  writeFileSync(join(dir, 'chart.svg'), render.chart(results));
+  if (render.chart) writeFileSync(join(dir, 'chart.svg'), render.chart(results));
 }
 
 /** `--report=DIR`: rewrites DIR/report.md and DIR/chart.svg from DIR/results.json. */
 export function rewriteReport<R>(dir: string, render: Renderers<R>): void {
   const saved = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')) as R;
   writeFileSync(join(dir, 'report.md'), render.report(saved));
-  writeFileSync(join(dir, 'chart.svg'), render.chart(saved));
+  if (render.chart) writeFileSync(join(dir, 'chart.svg'), render.chart(saved));
+}
+
+/** The commit measured: HEAD, `+dirty` when tracked files differ from it. */
+export function commitOf(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return '?';
+  }
+}
+
+/** Tracked files that differ from HEAD (what `+dirty` in commitOf stands for). */
+export function dirtyFiles(): string[] {
+  try {
+    return execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.slice(3).trim())
+      .filter((l) => l !== '');
+  } catch {
+    return [];
+  }
 }
 
 /** The options every sidecar bench takes: cells, QPS settings, memory scenario, load and output. */

@@ -10,6 +10,11 @@ export function splitCommand(command: string, what = 'provisioner'): string[] {
   return out;
 }
 
+export interface SidecarUnderTestOptions {
+  /** Sees every chunk of the output (stdout and stderr) as it arrives, with its performance.now() time. */
+  onOutput?: (text: string, atMs: number) => void;
+}
+
 /**
  * The sidecar under test (any command taking upstream's flags), its output going to a log file (a 1,000-object
  * run at -v=2 logs megabytes). `role` names it in errors ("provisioner exited …").
@@ -20,7 +25,13 @@ export class SidecarUnderTest {
   private exitInfo: string | undefined;
   private readonly role: string;
 
-  constructor(role: string, command: string[], flags: string[], logFile: string) {
+  constructor(
+    role: string,
+    command: string[],
+    flags: string[],
+    logFile: string,
+    options: SidecarUnderTestOptions = {},
+  ) {
     this.role = role;
     const [file, ...args] = command;
     const log = createWriteStream(logFile);
@@ -30,6 +41,11 @@ export class SidecarUnderTest {
     this.child = spawn(file, [...args, ...flags], { stdio: ['ignore', 'pipe', 'pipe'], env });
     this.child.stdout?.pipe(log, { end: false });
     this.child.stderr?.pipe(log, { end: false });
+    const { onOutput } = options;
+    if (onOutput) {
+      this.child.stdout?.on('data', (d: Buffer) => onOutput(d.toString(), performance.now()));
+      this.child.stderr?.on('data', (d: Buffer) => onOutput(d.toString(), performance.now()));
+    }
     this.exited = new Promise((resolve) =>
       this.child.once('exit', (code, signal) => {
         this.exitInfo = `exit code ${code ?? '-'} signal ${signal ?? '-'}`;
@@ -42,6 +58,11 @@ export class SidecarUnderTest {
   get pid(): number {
     if (this.child.pid === undefined) throw new Error(`${this.role} did not start: ${this.exitInfo ?? ''}`);
     return this.child.pid;
+  }
+
+  /** How it ended (`exit code 0 signal -`), undefined while it runs. */
+  get exitStatus(): string | undefined {
+    return this.exitInfo;
   }
 
   /** Throws when the sidecar is gone, so waits fail at once instead of running into their timeouts. */

@@ -23,6 +23,24 @@ export function distributionS(samplesMs: readonly number[]): Distribution {
   };
 }
 
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** Every sample, in run order. */
+  runs: number[];
+}
+
+/** Median (the mean of the middle two for an even count), min and max of repeated runs; undefined when empty. */
+export function spread(samples: readonly number[]): Spread | undefined {
+  const values = samples.filter((v) => Number.isFinite(v));
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1], runs: [...samples] };
+}
+
 export function round(value: number, digits = 2): number {
   return +value.toFixed(digits);
 }
