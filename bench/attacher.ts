@@ -1,7 +1,6 @@
 // csi-attacher benchmark on the local control plane (e2e/fixture/cluster.ts: etcd, kube-apiserver, KCM, the
 // Kubernetes e2e mock CSI driver). `npm run bench:attacher -- --help` for the options; bench/README.md for the
 // method and what each number means. Writes results.json, report.md and chart.svg to --out.
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { implementations } from './attacher/implementations.js';
@@ -11,6 +10,7 @@ import { runMemory } from './attacher/memory.js';
 import { runCell } from './attacher/scenario.js';
 import {
   applyCommonOption,
+  commitOf,
   commonDefaults,
   intArg,
   machineInfo,
@@ -78,17 +78,6 @@ function parseArgs(argv: string[]): Options {
     }
   }
   return opts;
-}
-
-/** The commit measured: HEAD, `+dirty` when the working tree differs from it. */
-function commitOf(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim();
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return '?';
-  }
 }
 
 async function main(): Promise<number> {
