@@ -170,7 +170,7 @@ build_one() {
   log "built $name in $((SECONDS - start))s"
 }
 
-# --- k8s helper module: kube-apiserver, kube-controller-manager, kubemark and the small helpers ---
+# --- k8s helper module: kube-apiserver, kube-controller-manager, kube-scheduler, kubemark and the small helpers ---
 k8s_tags="selinux,notest,grpcnotrace" # what upstream's release build uses
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
 if [[ "$K8S_VERSION" =~ ^v([0-9]+)\.([0-9]+)\. ]]; then
@@ -181,6 +181,7 @@ k8s_build() { # OUT PACKAGE
 }
 b_kube_apiserver() { k8s_build "$1" k8s.io/kubernetes/cmd/kube-apiserver; }
 b_kcm() { k8s_build "$1" k8s.io/kubernetes/cmd/kube-controller-manager; }
+b_kube_scheduler() { k8s_build "$1" k8s.io/kubernetes/cmd/kube-scheduler; }
 b_kubemark() { k8s_build "$1" k8s.io/kubernetes/cmd/kubemark; }
 b_fakekubelet() { k8s_build "$1" ./cmd/fakekubelet; }
 b_fakeregistrar() { k8s_build "$1" ./cmd/fakeregistrar; }
@@ -320,6 +321,7 @@ build_one etcd b_etcd
 build_one csi-sanity b_csi_sanity
 build_one kube-apiserver b_kube_apiserver
 build_one kube-controller-manager b_kcm
+build_one kube-scheduler b_kube_scheduler
 build_one kubemark b_kubemark
 build_one fakekubelet b_fakekubelet
 build_one fakeregistrar b_fakeregistrar

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick health check of the binaries built by build.sh: versions, etcd, kube-apiserver,
-# kube-controller-manager, mockdriver (+ hostpathplugin when built) against csi-sanity, fakekubelet
+# kube-controller-manager, kube-scheduler, mockdriver (+ hostpathplugin when built) against csi-sanity, fakekubelet
 # with fakeregistrar, and optionally a kubemark hollow kubelet registering a CSI driver. The optional
 # binaries built from third-party sources (hostpathplugin, go-csi-node-driver-registrar,
 # go-livenessprobe) are checked when built and reported as SKIP (with build.sh's reason) when not.
@@ -76,7 +76,7 @@ wait_line() { # SECONDS FILE PATTERN
 }
 
 echo "== binaries in $bin"
-for b in kube-apiserver kube-controller-manager kubemark etcd csi-sanity fakekubelet mockdriver csi-attacher; do
+for b in kube-apiserver kube-controller-manager kube-scheduler kubemark etcd csi-sanity fakekubelet mockdriver csi-attacher; do
   if v="$("$bin/$b" --version 2>&1)"; then ok "$b --version: ${v%%$'\n'*}"; else bad "$b --version: $v"; fi
 done
 h="$("$bin/fakeregistrar" -h 2>&1)"
@@ -252,6 +252,16 @@ if ((apiserver_up)); then
     ok "kube-controller-manager running with --secure-port=0 (serviceaccount controller created default/default)"
   else
     bad "kube-controller-manager"; tail -20 "$tmp/kube-controller-manager.log"
+  fi
+
+  echo "== kube-scheduler"
+  # No HTTPS endpoint (--secure-port=0), so readiness is its V(3) log line after the informer sync.
+  start kube-scheduler "$bin/kube-scheduler" --kubeconfig="$tmp/kubeconfig" --leader-elect=false --secure-port=0 --v=3
+  t0=$SECONDS
+  if wait_line 60 "$tmp/kube-scheduler.log" 'Handlers synced' && kill -0 "${pids[-1]}" 2>/dev/null; then
+    ok "kube-scheduler running with --secure-port=0, informers synced after $((SECONDS - t0))s"
+  else
+    bad "kube-scheduler"; tail -20 "$tmp/kube-scheduler.log"
   fi
 fi
 
