@@ -19,7 +19,8 @@
 #
 # Environment: CSI_TS_TESTBIN_CACHE (cache root), CSI_TS_GO_P (go build -p, default 2),
 # CSI_TS_NICE (nice level of the go commands, default 10), CSI_TS_THIRD_PARTY (third-party source
-# folders, default <repo>/../shared/third_party). Only the 3 newest cache dirs are kept.
+# folders, default <repo>/../shared/third_party, or next to the checkout a local clone was made from).
+# Only the 3 newest cache dirs are kept.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -68,7 +69,22 @@ gover="$(go version)" || die "'go version' failed"
 # shellcheck source=versions.env
 source "$here/versions.env"
 
-third_party="${CSI_TS_THIRD_PARTY:-$(cd "$repo/.." && pwd)/shared/third_party}"
+# default_third_party: shared/third_party next to this checkout; for a clone of a local checkout (such as a
+# clean clone made for a CI run), next to the checkout it was cloned from when it has none of its own.
+default_third_party() {
+  local origin
+  if [[ -d "$repo/../shared/third_party" ]]; then
+    (cd "$repo/../shared/third_party" && pwd)
+    return
+  fi
+  origin="$(git -C "$repo" config --get remote.origin.url 2>/dev/null || true)"
+  if [[ "$origin" == /* && -d "$origin/../shared/third_party" ]]; then
+    (cd "$origin/../shared/third_party" && pwd)
+    return
+  fi
+  echo "$(cd "$repo/.." && pwd)/shared/third_party"
+}
+third_party="${CSI_TS_THIRD_PARTY:-$(default_third_party)}"
 # The source folders used from $third_party (hostpathplugin's only when the module proxy refuses it).
 hostpath_src="csi-driver-host-path-${HOSTPATH_VERSION:-}"
 registrar_src="node-driver-registrar-$REGISTRAR_VERSION"

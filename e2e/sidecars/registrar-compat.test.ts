@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KubeletRegistrationClient } from '../../src/node-driver-registrar/testing/registration-client.js';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
-import { testBinDir } from '../fixture/binaries.js';
+import { testBinDir, testBinary } from '../fixture/binaries.js';
 import { ManagedProcess, waitUntil } from '../fixture/managed-process.js';
 import { MOCK_DRIVER } from '../fixture/mock-storage.js';
 
@@ -112,7 +112,7 @@ async function observe(command: { bin: string; node: boolean }): Promise<Observe
 
 describe('csi-node-driver-registrar side by side with the Go v2.17.0 binary', () => {
   it('kubelet and its probes see the same answers, socket mode, log line and exits', async () => {
-    const go = await observe({ bin: join(testBinDir(), 'go-csi-node-driver-registrar'), node: false });
+    const go = await observe({ bin: testBinary('go-csi-node-driver-registrar'), node: false });
     const ts = await observe({ bin: ours, node: true });
     expect(go.info).toEqual({
       type: 'CSIPlugin',

@@ -9,7 +9,7 @@ import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
 import type { HollowKubelet } from '../fixture/cluster.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
-import { testBinDir } from '../fixture/binaries.js';
+import { testBinary } from '../fixture/binaries.js';
 import { ManagedProcess, waitUntil } from '../fixture/managed-process.js';
 import { MOCK_DRIVER, createMockVolumeWithPv } from '../fixture/mock-storage.js';
 
@@ -142,7 +142,7 @@ describe('csi-node-driver-registrar with a hollow kubelet', () => {
     const socket = join(dir, 'csi.sock');
     const hostpath = new ManagedProcess({
       name: 'hostpathplugin',
-      command: join(testBinDir(), 'hostpathplugin'),
+      command: testBinary('hostpathplugin'),
       args: [
         '--drivername=hostpath.csi.k8s.io',
         `--endpoint=unix://${socket}`,
