@@ -179,7 +179,9 @@ describe('csi-node-driver-registrar with a hollow kubelet', () => {
       });
       expect(n.metadata?.labels?.['topology.hostpath.csi/node']).toBe(nodeName);
     } finally {
-      await second.stop();
+      // SIGTERM, so that its socket goes and kubelet deregisters hostpath before the next test.
+      second.child.kill('SIGTERM');
+      await second.waitForExit();
       await hostpath.stop();
       rmSync(dir, { recursive: true, force: true });
     }
@@ -193,8 +195,14 @@ describe('csi-node-driver-registrar with a hollow kubelet', () => {
       async () => !driversOf(await csiNode()).some((d) => d.name === MOCK_DRIVER),
       60_000,
     );
-    const ids = (await k8sNode()).metadata?.annotations?.['csi.volume.kubernetes.io/nodeid'];
-    expect(JSON.parse(ids ?? '{}')).not.toHaveProperty(MOCK_DRIVER);
+    // Kubelet updates the CSINode first and the Node after it.
+    const nodeIds = async (): Promise<Record<string, string>> =>
+      JSON.parse((await k8sNode()).metadata?.annotations?.['csi.volume.kubernetes.io/nodeid'] ?? '{}') as Record<
+        string,
+        string
+      >;
+    await waitUntil('driver gone from the Node annotation', async () => !(MOCK_DRIVER in (await nodeIds())), 60_000);
+    expect(await nodeIds()).not.toHaveProperty(MOCK_DRIVER);
   });
 
   it('a new registrar registers the driver again', async () => {
