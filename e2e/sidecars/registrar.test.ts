@@ -160,7 +160,7 @@ describe('csi-node-driver-registrar with the kubelet plugin manager', () => {
     await eventCount(secondKubelet, 'registered', 1);
     await waitUntil(
       'second NotifyRegistrationStatus',
-      () => registrar.log.match(/plugin_registered:true/g)?.length === 2,
+      () => (registrar.log.match(/plugin_registered:true/g)?.length ?? 0) >= 2,
       30_000,
     );
     expect(registrar.running).toBe(true);
