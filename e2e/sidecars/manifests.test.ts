@@ -22,8 +22,9 @@ const plurals: Record<string, string> = {
   RoleBinding: 'rolebindings',
   Deployment: 'deployments',
   DaemonSet: 'daemonsets',
+  CSIDriver: 'csidrivers',
 };
-const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding']);
+const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding', 'CSIDriver']);
 
 function collectionPath(obj: ManifestObject): string {
   const plural = plurals[obj.kind];
