@@ -8,13 +8,21 @@ import type {
   V1Pod,
   V1VolumeAttachment,
 } from '@kubernetes/client-node';
-import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess, freePort } from '../../src/shared/testing/sidecar-process.js';
-import { repoPath } from '../fixture/binaries.js';
 import type { HollowKubelet } from '../fixture/cluster.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
+import {
+  attacherArgs,
+  createHostpathCsiDriver,
+  createHostpathStorageClass,
+  enableControllerAttachDetach,
+  hostpathArgs,
+  livenessprobeArgs,
+  provisionerArgs,
+  registrarArgs,
+} from '../fixture/full-stack.js';
 import {
   HOSTPATH_DRIVER,
   HOSTPATH_TOPOLOGY_KEY,
@@ -40,7 +48,6 @@ const attachLimit = 4;
 const selectedNodeAnnotation = 'volume.kubernetes.io/selected-node';
 const attacherFinalizer = 'external-attacher/hostpath-csi-k8s-io';
 const cloningFinalizer = 'provisioner.storage.kubernetes.io/cloning-protection';
-const controllerManagedAnnotation = 'volumes.kubernetes.io/controller-managed-attach-detach';
 const cluster = useTestCluster('full-stack', { controllerManager: true, scheduler: true });
 
 let node: HollowKubelet;
@@ -68,21 +75,13 @@ function run(name: SidecarName, args: string[]): SidecarProcess {
   return sidecar;
 }
 
-// Controller side: the flags of upstream's hostpath deployment (one replica each, so no leader election), plus
-// --extra-create-metadata, and JSON logs so the test can read the CreateVolume requests back.
+// The sidecars' flags come from e2e/fixture/full-stack.ts, shared with `npm start`.
 function startProvisioner(): SidecarProcess {
-  return run('csi-provisioner', [
-    `--csi-address=${hostpath.socket}`,
-    `--kubeconfig=${kubeconfigs.provisioner}`,
-    '--feature-gates=Topology=true',
-    '--extra-create-metadata',
-    '--logging-format=json',
-    '-v=5',
-  ]);
+  return run('csi-provisioner', provisionerArgs({ socket: hostpath.socket, kubeconfig: kubeconfigs.provisioner }));
 }
 
 function startAttacher(): SidecarProcess {
-  return run('csi-attacher', [`--csi-address=${hostpath.socket}`, `--kubeconfig=${kubeconfigs.attacher}`, '-v=5']);
+  return run('csi-attacher', attacherArgs({ socket: hostpath.socket, kubeconfig: kubeconfigs.attacher }));
 }
 
 async function waitForWorkers(...processes: SidecarProcess[]): Promise<void> {
@@ -93,9 +92,7 @@ beforeAll(async () => {
   const c = cluster();
   await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
   // The CSIDriver object as shipped in manifests/examples/.
-  for (const obj of loadAllYaml(readFileSync(repoPath('manifests', 'examples', 'csidriver-hostpath.yaml'), 'utf8'))) {
-    await c.admin.must('POST', '/apis/storage.k8s.io/v1/csidrivers', obj);
-  }
+  await createHostpathCsiDriver(c.admin);
   const [provisionerBundle, attacherBundle, probeBundle, registrarBundle] = await Promise.all([
     bundleSidecar('csi-provisioner'),
     bundleSidecar('csi-attacher'),
@@ -111,56 +108,34 @@ beforeAll(async () => {
   kubeconfigs.provisioner = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   kubeconfigs.attacher = await c.serviceAccountKubeconfig('csi-attacher.yaml');
   node = await c.startHollowKubelet(nodeName);
-  // kubemark builds its kubelet with controller attach/detach off, and a kubelet of v1.36 refuses to attach a CSI
-  // volume itself ("attaching volumes from the kubelet is not supported"): no VolumeAttachment would ever be made.
-  // A kubelet with the default configuration puts this annotation on its Node at registration; with it,
-  // kube-controller-manager's attach/detach controller creates and deletes the VolumeAttachments, as in a real
-  // cluster. (The hollow kubelet's own volume manager still tries the kubelet-side attach and fails, so it never
-  // stages or publishes the volume and the pod never runs.)
-  await c.admin.must(
-    'PATCH',
-    `/api/v1/nodes/${nodeName}`,
-    { metadata: { annotations: { [controllerManagedAnnotation]: 'true' } } },
-    'application/merge-patch+json',
-  );
+  // The hollow kubelet cannot attach CSI volumes itself: KCM's attach/detach controller does (see the fixture).
+  await enableControllerAttachDetach(c.admin, nodeName);
 
   hostpath = new HostpathPlugin({
     dir: join(c.dir, 'hostpath'),
     logFile: join(c.dir, 'logs', 'hostpathplugin.log'),
     nodeId: nodeName,
-    args: [
-      // Real ControllerPublish/Unpublish, so csi-attacher has work and hostpath checks the attach before staging.
-      '--enable-attach',
-      '--enable-topology',
-      // Two kinds of storage; the StorageClasses below ask for "fast" through the `kind` parameter.
-      '--capacity=slow=10Gi',
-      '--capacity=fast=100Gi',
-      // Reported by NodeGetInfo (kubelet writes it to CSINode) and enforced by ControllerPublishVolume.
-      `--attach-limit=${attachLimit}`,
-    ],
+    args: hostpathArgs({ attachLimit }),
   });
   await hostpath.start();
 
   for (const key of Object.keys(ports) as (keyof typeof ports)[]) ports[key] = await freePort();
   provisioner = startProvisioner();
   attacher = startAttacher();
-  controllerProbe = run('livenessprobe', [
-    `--csi-address=${hostpath.socket}`,
-    `--http-endpoint=127.0.0.1:${ports.controllerProbe}`,
-  ]);
+  controllerProbe = run(
+    'livenessprobe',
+    livenessprobeArgs({ socket: hostpath.socket, httpPort: ports.controllerProbe }),
+  );
   // Node side, upstream's two-container layout: the registrar and a livenessprobe of their own.
-  registrar = run('csi-node-driver-registrar', [
-    `--csi-address=${hostpath.socket}`,
-    // kubelet runs on this host: the path it dials is the socket itself.
-    `--kubelet-registration-path=${hostpath.socket}`,
-    `--plugin-registration-path=${node.pluginRegistrationDir}`,
-    `--http-endpoint=127.0.0.1:${ports.registrar}`,
-    '-v=5',
-  ]);
-  nodeProbe = run('livenessprobe', [
-    `--csi-address=${hostpath.socket}`,
-    `--http-endpoint=127.0.0.1:${ports.nodeProbe}`,
-  ]);
+  registrar = run(
+    'csi-node-driver-registrar',
+    registrarArgs({
+      socket: hostpath.socket,
+      pluginRegistrationDir: node.pluginRegistrationDir,
+      httpPort: ports.registrar,
+    }),
+  );
+  nodeProbe = run('livenessprobe', livenessprobeArgs({ socket: hostpath.socket, httpPort: ports.nodeProbe }));
   await waitForWorkers(provisioner, attacher);
   await Promise.all([controllerProbe, nodeProbe].map((p) => p.waitForLog(/ServeMux listening/, 30_000)));
 }, 300_000);
@@ -275,14 +250,7 @@ function hostpathVolume(pvName: string): HostpathVolume {
 }
 
 async function createStorageClass(name: string, volumeBindingMode: 'Immediate' | 'WaitForFirstConsumer') {
-  await cluster().admin.must('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-    metadata: { name },
-    provisioner: HOSTPATH_DRIVER,
-    reclaimPolicy: 'Delete',
-    volumeBindingMode,
-    // hostpath's capacity kind (see --capacity above): not a reserved key, so it reaches CreateVolume as is.
-    parameters: { kind: 'fast' },
-  });
+  await createHostpathStorageClass(cluster().admin, name, volumeBindingMode);
 }
 
 describe('full stack: hostpath driver, all four sidecars, scheduler, controller-manager and a hollow kubelet', () => {
