@@ -186,7 +186,8 @@ build_one() {
   log "built $name in $((SECONDS - start))s"
 }
 
-# --- k8s helper module: kube-apiserver, kube-controller-manager, kube-scheduler, kubemark and the small helpers ---
+# --- k8s helper module: kube-apiserver, kube-controller-manager, kube-scheduler, kubemark and the small helpers
+# (hollownode: a kubemark hollow kubelet with controller attach/detach on) ---
 k8s_tags="selinux,notest,grpcnotrace" # what upstream's release build uses
 k8s_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
 if [[ "$K8S_VERSION" =~ ^v([0-9]+)\.([0-9]+)\. ]]; then
@@ -202,6 +203,7 @@ b_kubemark() { k8s_build "$1" k8s.io/kubernetes/cmd/kubemark; }
 b_fakekubelet() { k8s_build "$1" ./cmd/fakekubelet; }
 b_fakeregistrar() { k8s_build "$1" ./cmd/fakeregistrar; }
 b_mockdriver() { k8s_build "$1" ./cmd/mockdriver; }
+b_hollownode() { k8s_build "$1" ./cmd/hollownode; }
 
 # --- etcd helper module ---
 b_etcd() {
@@ -342,6 +344,7 @@ build_one kubemark b_kubemark
 build_one fakekubelet b_fakekubelet
 build_one fakeregistrar b_fakeregistrar
 build_one mockdriver b_mockdriver
+build_one hollownode b_hollownode
 build_one csi-attacher b_csi_attacher
 copy_crds
 build_one hostpathplugin b_hostpathplugin

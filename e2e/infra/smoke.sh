@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick health check of the binaries built by build.sh: versions, etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, mockdriver (+ hostpathplugin when built) against csi-sanity, fakekubelet
+# kube-controller-manager, kube-scheduler, hollownode (--version), mockdriver (+ hostpathplugin when built) against csi-sanity, fakekubelet
 # with fakeregistrar, and optionally a kubemark hollow kubelet registering a CSI driver. The optional
 # binaries built from third-party sources (hostpathplugin, go-csi-node-driver-registrar,
 # go-livenessprobe) are checked when built and reported as SKIP (with build.sh's reason) when not.
@@ -76,7 +76,7 @@ wait_line() { # SECONDS FILE PATTERN
 }
 
 echo "== binaries in $bin"
-for b in kube-apiserver kube-controller-manager kube-scheduler kubemark etcd csi-sanity fakekubelet mockdriver csi-attacher; do
+for b in kube-apiserver kube-controller-manager kube-scheduler kubemark hollownode etcd csi-sanity fakekubelet mockdriver csi-attacher; do
   if v="$("$bin/$b" --version 2>&1)"; then ok "$b --version: ${v%%$'\n'*}"; else bad "$b --version: $v"; fi
 done
 h="$("$bin/fakeregistrar" -h 2>&1)"
