@@ -15,7 +15,6 @@ import {
   attacherArgs,
   createHostpathCsiDriver,
   createHostpathStorageClass,
-  enableControllerAttachDetach,
   hostpathArgs,
   livenessprobeArgs,
   provisionerArgs,
@@ -146,10 +145,9 @@ async function main(): Promise<void> {
     attacher: await c.serviceAccountKubeconfig('csi-attacher.yaml'),
   };
 
-  node = await c.startHollowKubelet(nodeName);
-  await enableControllerAttachDetach(c.admin, nodeName);
+  node = await c.startHollowKubelet(nodeName, { program: 'hollownode' });
   checkNotStopping();
-  step(`hollow kubelet node ${nodeName} Ready (controller-managed attach/detach)`);
+  step(`hollow kubelet node ${nodeName} Ready`);
 
   const hp = new HostpathPlugin({
     dir: join(c.dir, 'hostpath'),

@@ -17,7 +17,6 @@ import {
   attacherArgs,
   createHostpathCsiDriver,
   createHostpathStorageClass,
-  enableControllerAttachDetach,
   hostpathArgs,
   livenessprobeArgs,
   provisionerArgs,
@@ -38,8 +37,9 @@ import { loggedCreateVolumeRequests } from '../fixture/mock-storage.js';
 // this project wired to it as a deployment would wire them, kube-scheduler and kube-controller-manager, and a hollow
 // kubelet (the real kubelet with a fake container runtime) as the node. hostpath is a single-node driver, so one
 // process is both its controller and its node plugin. The steps depend on each other and run in order.
-// The node side ends at registration: the hollow kubelet cannot stage or publish a volume that needs attaching
-// (see beforeAll), so NodeStage/NodePublish and the mounts they make are not part of this story.
+// The node is hollownode (e2e/infra/k8s/cmd/hollownode: kubemark's hollow kubelet with controller attach/detach
+// on), so kube-controller-manager makes the VolumeAttachments and the kubelet stages and publishes the volume on
+// hostpath, which bind-mounts it for real (the tests run as root), and the pod runs.
 
 const namespace = 'full-stack';
 // hostpath's node ID is the node name, as in upstream's DaemonSet (--nodeid=$(KUBE_NODE_NAME)).
@@ -107,9 +107,7 @@ beforeAll(async () => {
   });
   kubeconfigs.provisioner = await c.serviceAccountKubeconfig('csi-provisioner.yaml');
   kubeconfigs.attacher = await c.serviceAccountKubeconfig('csi-attacher.yaml');
-  node = await c.startHollowKubelet(nodeName);
-  // The hollow kubelet cannot attach CSI volumes itself: KCM's attach/detach controller does (see the fixture).
-  await enableControllerAttachDetach(c.admin, nodeName);
+  node = await c.startHollowKubelet(nodeName, { program: 'hollownode' });
 
   hostpath = new HostpathPlugin({
     dir: join(c.dir, 'hostpath'),
@@ -366,6 +364,19 @@ describe('full stack: hostpath driver, all four sidecars, scheduler, controller-
     expect((await getPod('app'))?.spec?.nodeName).toBe(nodeName);
   });
 
+  it('the kubelet stages and publishes the volume on hostpath, and the pod runs with it mounted', async () => {
+    const pvName = pvOf.data;
+    await waitUntil('pod Running', async () => (await getPod('app'))?.status?.phase === 'Running', 60_000);
+    const volume = hostpathVolume(pvName);
+    expect(volume.Staged ?? []).toHaveLength(1);
+    expect(volume.Published ?? []).toHaveLength(1);
+    // The publish target is in the pod's volume dir under the kubelet root, and hostpath bind-mounted it there.
+    const [target] = volume.Published ?? [];
+    expect(target.startsWith(node.rootDir)).toBe(true);
+    expect(target).toContain(`/volumes/kubernetes.io~csi/${pvName}/mount`);
+    expect(mountsUnder(node.rootDir)).toContain(target);
+  });
+
   it('a driver restart: csi-provisioner and csi-attacher exit 1 and are restarted, the node side stays, state survives', async () => {
     const pvName = pvOf.data;
     await hostpath.process.kill();
@@ -433,14 +444,18 @@ describe('full stack: hostpath driver, all four sidecars, scheduler, controller-
     expect((await getClaim('direct')).metadata?.finalizers).toContain(cloningFinalizer);
   });
 
-  it('the pod is deleted: its VolumeAttachment is detached by csi-attacher and gone', async () => {
+  it('the pod is deleted: the kubelet unpublishes and unstages, csi-attacher detaches, the VolumeAttachment is gone', async () => {
     const c = cluster();
     const pvName = pvOf.data;
     await c.admin.must('DELETE', `/api/v1/namespaces/${namespace}/pods/app`);
     await waitUntil('pod gone', async () => (await getPod('app')) === undefined, 60_000);
     await waitUntil('VolumeAttachment gone', async () => (await attachmentsOf(pvName)).length === 0, 60_000);
     expect(attacher.log).toMatch(/GRPC call.*ControllerUnpublishVolume/);
-    expect(hostpathVolume(pvName).Attached).toBe(false);
+    // The kubelet unpublished and unstaged it before the detach.
+    expect(hostpathVolume(pvName)).toMatchObject({ Attached: false });
+    expect(hostpathVolume(pvName).Published ?? []).toEqual([]);
+    expect(hostpathVolume(pvName).Staged ?? []).toEqual([]);
+    expect(mountsUnder(node.rootDir)).toEqual([]);
   });
 
   it('the claim is deleted: csi-provisioner deletes the volume on hostpath and the PV', async () => {
