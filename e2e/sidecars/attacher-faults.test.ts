@@ -1,4 +1,4 @@
-import type { V1VolumeAttachment } from '@kubernetes/client-node';
+import type { V1Lease, V1VolumeAttachment } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
@@ -68,11 +68,10 @@ async function getAttachment(name: string): Promise<V1VolumeAttachment> {
 const attached = (name: string) => async () => (await getAttachment(name)).status?.attached === true;
 
 async function leaseHolder(): Promise<string | undefined> {
-  const res = await cluster().admin.send(
-    'GET',
+  const lease = await cluster().admin.find<V1Lease>(
     '/apis/coordination.k8s.io/v1/namespaces/default/leases/external-attacher-leader-io-kubernetes-storage-mock',
   );
-  return res.status === 200 ? (res.body as { spec: { holderIdentity?: string } }).spec.holderIdentity : undefined;
+  return lease?.spec?.holderIdentity;
 }
 
 describe('csi-attacher under faults, against a real apiserver and the mock CSI driver', () => {

@@ -39,8 +39,7 @@ afterAll(async () => {
 });
 
 async function getAttachment(name: string): Promise<V1VolumeAttachment | undefined> {
-  const res = await cluster().admin.send('GET', `/apis/storage.k8s.io/v1/volumeattachments/${name}`);
-  return res.status === 200 ? (res.body as V1VolumeAttachment) : undefined;
+  return cluster().admin.find<V1VolumeAttachment>(`/apis/storage.k8s.io/v1/volumeattachments/${name}`);
 }
 
 describe('csi-attacher for a driver without ControllerPublishVolume (trivial mode)', () => {

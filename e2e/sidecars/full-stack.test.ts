@@ -183,13 +183,11 @@ async function createClaim(name: string, storageClassName: string, dataSource?: 
 }
 
 async function getVolume(name: string): Promise<V1PersistentVolume | undefined> {
-  const res = await cluster().admin.send('GET', `/api/v1/persistentvolumes/${name}`);
-  return res.status === 200 ? (res.body as V1PersistentVolume) : undefined;
+  return cluster().admin.find<V1PersistentVolume>(`/api/v1/persistentvolumes/${name}`);
 }
 
 async function getPod(name: string): Promise<V1Pod | undefined> {
-  const res = await cluster().admin.send('GET', `/api/v1/namespaces/${namespace}/pods/${name}`);
-  return res.status === 200 ? (res.body as V1Pod) : undefined;
+  return cluster().admin.find<V1Pod>(`/api/v1/namespaces/${namespace}/pods/${name}`);
 }
 
 async function attachmentsOf(pvName: string): Promise<V1VolumeAttachment[]> {

@@ -42,8 +42,7 @@ function startProvisioner(): SidecarProcess {
 }
 
 async function claim(name: string): Promise<Claim | undefined> {
-  const res = await cluster().admin.send('GET', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/${name}`);
-  return res.status === 200 ? (res.body as Claim) : undefined;
+  return cluster().admin.find<Claim>(`/api/v1/namespaces/${namespace}/persistentvolumeclaims/${name}`);
 }
 
 describe('csi-provisioner --durable-in-flight', () => {

@@ -1,3 +1,4 @@
+import type { V1Lease } from '@kubernetes/client-node';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
@@ -94,8 +95,7 @@ async function warningEvents(claimNames: string[]): Promise<{ reason: string; me
 }
 
 async function leaseHolder(): Promise<string | undefined> {
-  const res = await cluster().admin.send('GET', leasePath);
-  return res.status === 200 ? (res.body as { spec: { holderIdentity?: string } }).spec.holderIdentity : undefined;
+  return (await cluster().admin.find<V1Lease>(leasePath))?.spec?.holderIdentity;
 }
 
 describe('csi-provisioner under driver and replica faults', () => {

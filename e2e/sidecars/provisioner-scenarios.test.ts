@@ -171,8 +171,7 @@ async function createClaim(
 }
 
 async function getObject<T>(path: string): Promise<T | undefined> {
-  const res = await cluster().admin.send('GET', path);
-  return res.status === 200 ? (res.body as T) : undefined;
+  return cluster().admin.find<T>(path);
 }
 
 const claimPath = (name: string): string => `/api/v1/namespaces/${namespace}/persistentvolumeclaims/${name}`;

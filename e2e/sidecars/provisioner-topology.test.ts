@@ -83,8 +83,7 @@ async function waitBound(name: string): Promise<Claim> {
 }
 
 async function getVolume(name: string): Promise<Volume | undefined> {
-  const res = await cluster().admin.send('GET', `/api/v1/persistentvolumes/${name}`);
-  return res.status === 200 ? (res.body as Volume) : undefined;
+  return cluster().admin.find<Volume>(`/api/v1/persistentvolumes/${name}`);
 }
 
 async function claimEvents(name: string): Promise<{ reason: string; type: string; message: string }[]> {

@@ -57,8 +57,7 @@ function claim(name: string, storageClassName: string) {
 }
 
 async function get(path: string): Promise<Obj | undefined> {
-  const res = await cluster().admin.send('GET', path);
-  return res.status === 200 ? (res.body as Obj) : undefined;
+  return cluster().admin.find<Obj>(path);
 }
 
 async function events(name: string): Promise<EventList['items']> {

@@ -8,15 +8,14 @@ import type {
   V1Pod,
   V1VolumeAttachment,
 } from '@kubernetes/client-node';
-import { loadAllYaml } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleSidecar } from '../../src/shared/testing/sidecar-bundle.js';
 import { SidecarProcess } from '../../src/shared/testing/sidecar-process.js';
-import { repoPath } from '../fixture/binaries.js';
 import type { HollowKubelet } from '../fixture/cluster.js';
 import { useTestCluster } from '../fixture/cluster-suite.js';
 import { HOSTPATH_DRIVER, HostpathPlugin, mountsUnder, unmountAllUnder } from '../fixture/hostpath.js';
 import type { HostpathVolume } from '../fixture/hostpath.js';
+import { attacherArgs, createHostpathCsiDriver, provisionerArgs, registrarArgs } from '../fixture/full-stack.js';
 import { waitUntil } from '../fixture/managed-process.js';
 
 // The node half of a CSI volume's life, which kubemark's hollow kubelet cannot do: our hollownode program
@@ -52,9 +51,7 @@ function run(name: string, bundle: string, args: string[]): SidecarProcess {
 beforeAll(async () => {
   const c = cluster();
   await c.admin.must('POST', '/api/v1/namespaces', { metadata: { name: namespace } });
-  for (const obj of loadAllYaml(readFileSync(repoPath('manifests', 'examples', 'csidriver-hostpath.yaml'), 'utf8'))) {
-    await c.admin.must('POST', '/apis/storage.k8s.io/v1/csidrivers', obj);
-  }
+  await createHostpathCsiDriver(c.admin);
   const [provisionerBundle, attacherBundle, registrarBundle] = await Promise.all([
     bundleSidecar('csi-provisioner'),
     bundleSidecar('csi-attacher'),
@@ -73,24 +70,21 @@ beforeAll(async () => {
   });
   await hostpath.start();
 
-  provisioner = run('csi-provisioner', provisionerBundle, [
-    `--csi-address=${hostpath.socket}`,
-    `--kubeconfig=${provisionerKubeconfig}`,
-    '--feature-gates=Topology=true',
-    '-v=5',
-  ]);
-  attacher = run('csi-attacher', attacherBundle, [
-    `--csi-address=${hostpath.socket}`,
-    `--kubeconfig=${attacherKubeconfig}`,
-    '-v=5',
-  ]);
-  registrar = run('csi-node-driver-registrar', registrarBundle, [
-    `--csi-address=${hostpath.socket}`,
-    // The kubelet runs on this host: the path it dials is the socket itself.
-    `--kubelet-registration-path=${hostpath.socket}`,
-    `--plugin-registration-path=${node.pluginRegistrationDir}`,
-    '-v=5',
-  ]);
+  provisioner = run(
+    'csi-provisioner',
+    provisionerBundle,
+    provisionerArgs({ socket: hostpath.socket, kubeconfig: provisionerKubeconfig }),
+  );
+  attacher = run(
+    'csi-attacher',
+    attacherBundle,
+    attacherArgs({ socket: hostpath.socket, kubeconfig: attacherKubeconfig }),
+  );
+  registrar = run(
+    'csi-node-driver-registrar',
+    registrarBundle,
+    registrarArgs({ socket: hostpath.socket, pluginRegistrationDir: node.pluginRegistrationDir }),
+  );
   await Promise.all([provisioner, attacher].map((p) => p.waitForLog(/Caches synced, starting workers/, 60_000)));
 }, 300_000);
 
@@ -110,18 +104,17 @@ afterAll(async () => {
 // --- helpers ---
 
 async function getClaim(name: string): Promise<V1PersistentVolumeClaim | undefined> {
-  const res = await cluster().admin.send('GET', `/api/v1/namespaces/${namespace}/persistentvolumeclaims/${name}`);
-  return res.status === 200 ? (res.body as V1PersistentVolumeClaim) : undefined;
+  return cluster().admin.find<V1PersistentVolumeClaim>(
+    `/api/v1/namespaces/${namespace}/persistentvolumeclaims/${name}`,
+  );
 }
 
 async function getVolume(name: string): Promise<V1PersistentVolume | undefined> {
-  const res = await cluster().admin.send('GET', `/api/v1/persistentvolumes/${name}`);
-  return res.status === 200 ? (res.body as V1PersistentVolume) : undefined;
+  return cluster().admin.find<V1PersistentVolume>(`/api/v1/persistentvolumes/${name}`);
 }
 
 async function getPod(name: string): Promise<V1Pod | undefined> {
-  const res = await cluster().admin.send('GET', `/api/v1/namespaces/${namespace}/pods/${name}`);
-  return res.status === 200 ? (res.body as V1Pod) : undefined;
+  return cluster().admin.find<V1Pod>(`/api/v1/namespaces/${namespace}/pods/${name}`);
 }
 
 async function getNode(): Promise<V1Node> {
