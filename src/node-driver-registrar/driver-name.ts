@@ -2,6 +2,7 @@ import type { Clock } from '../shared/clock/clock.js';
 import { sleep } from '../shared/clock/clock.js';
 import type { CsiCaller } from '../shared/csi/connection.js';
 import { getDriverName } from '../shared/csi/rpc.js';
+import { Backoff } from '../shared/kube/backoff.js';
 import type { Logger } from '../shared/log/logger.js';
 
 export interface DriverNameOptions {
@@ -26,18 +27,18 @@ const MAX_RETRY_MS = 10_000;
 export async function driverName(options: DriverNameOptions): Promise<string> {
   const { conn, logger, clock, timeoutMs, waitMs, signal } = options;
   const giveUpAt = clock.monotonic() + waitMs;
-  let delay = FIRST_RETRY_MS;
+  // No jitter: one process retries one driver, and the delays stay predictable in the log.
+  const backoff = new Backoff({ initialMs: FIRST_RETRY_MS, maxMs: MAX_RETRY_MS, clock, random: () => 0 });
   for (;;) {
     try {
       return await getDriverName(conn, timeoutMs);
     } catch (err) {
       const left = giveUpAt - clock.monotonic();
       if (left <= 0 || signal?.aborted) throw err;
-      const wait = Math.min(delay, left);
+      const wait = Math.min(backoff.next(), left);
       logger.error(err, 'GetPluginInfo failed, retrying', { retryIn: `${wait}ms` });
       await sleep(clock, wait, signal);
       if (signal?.aborted) throw err;
-      delay = Math.min(delay * 2, MAX_RETRY_MS);
     }
   }
 }

@@ -88,10 +88,10 @@ export class RegistrationHealth {
   }
 }
 
-type SocketState = 'socket' | 'missing' | { problem: string };
+export type SocketState = 'socket' | 'missing' | { problem: string };
 
 /** What is at path, following symbolic links as Go's os.Stat does; texts as upstream's pkg/util. */
-async function socketState(path: string): Promise<SocketState> {
+export async function socketState(path: string): Promise<SocketState> {
   try {
     const stats = await stat(path);
     if (stats.isSocket()) return 'socket';

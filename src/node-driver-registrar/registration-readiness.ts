@@ -1,6 +1,6 @@
-import { stat } from 'node:fs/promises';
 import type { RouteHandler } from '../shared/http/diagnostics-server.js';
 import { writeText } from '../shared/http/diagnostics-server.js';
+import { socketState } from './registration-health.js';
 
 /**
  * `/readyz`: ready only while kubelet has accepted the plugin and the registration socket is in place
@@ -21,11 +21,8 @@ export class RegistrationReadiness {
   }
 
   async check(): Promise<{ status: number; body: string }> {
-    const present = await stat(this.socketPath).then(
-      (s) => s.isSocket(),
-      () => false,
-    );
-    if (!present) return { status: 503, body: 'registration socket does not exist' };
+    if ((await socketState(this.socketPath)) !== 'socket')
+      return { status: 503, body: 'registration socket does not exist' };
     if (!this.registered) return { status: 503, body: 'not registered by kubelet yet' };
     return { status: 200, body: 'ok' };
   }
